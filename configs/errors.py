@@ -1,0 +1,54 @@
+"""The one exception the config system raises for bad user input, and its messages.
+
+Every message names the class, the offending name or value, and the fix, so that
+a typo in a sweep script fails at once with a pointer to the right spelling.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["InvalidConfigurationError", "suggest", "unknown_name_message"]
+
+
+class InvalidConfigurationError(ValueError):
+    """A config was given an unknown field, a value of the wrong type, or is incomplete."""
+
+
+def suggest(name: str, candidates: Iterable[str], *, limit: int = 3) -> list[str]:
+    """The candidates closest to ``name``, best first (difflib's similarity ratio).
+
+    Example:
+        >>> suggest("learnig_rate", ["learning_rate", "seed", "layers"])
+        ['learning_rate']
+    """
+    pool = sorted(set(candidates))
+    close = difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
+    if close:
+        return close
+    # difflib misses a prefix or case slip on short names ("LR" for "lr"), which are common.
+    lowered = name.lower()
+    return [
+        c for c in pool if c.lower() == lowered or (len(lowered) > 2 and c.startswith(lowered))
+    ][:limit]
+
+
+def unknown_name_message(
+    owner: str, name: str, valid: Iterable[str], *, kind: str = "field"
+) -> str:
+    """The message for an unknown name: the closest valid ones, or all of them when none is close.
+
+    Example:
+        >>> unknown_name_message("TrainConfig", "lr", ["learning_rate", "seed"])
+        "TrainConfig has no field 'lr'; valid fields: learning_rate, seed"
+    """
+    valid = sorted(set(valid))
+    message = f"{owner} has no {kind} {name!r}"
+    close = suggest(name, valid)
+    if close:
+        options = " or ".join(repr(c) for c in close)
+        return f"{message}; did you mean {options}?"
+    if valid:
+        return f"{message}; valid {kind}s: {', '.join(valid)}"
+    return f"{message}; it has no {kind}s"

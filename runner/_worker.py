@@ -1,0 +1,91 @@
+"""The child side of the local executor: ``python -m runner._worker <job dir>``.
+
+The parent has already pointed this process's stdout and stderr (file descriptors 1
+and 2) at the job's log, set ``CUDA_VISIBLE_DEVICES``, and put its ``sys.path`` in
+``RUNNER_WORKER_SYS_PATH``. Here: write the attempt's header, load ``job.pkl``,
+run ``job.run()``, write ``result.pkl`` atomically.
+
+Exit codes: 0 ok; 1 the job raised (or its value could not be pickled) and
+result.pkl says why; anything else is the job's own doing (``sys.exit(n)``) or a
+signal, and result.pkl is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+
+SYS_PATH_ENV = "RUNNER_WORKER_SYS_PATH"
+ATTEMPT_ENV = "RUNNER_WORKER_ATTEMPT"
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+
+
+def _write_header(device: str, attempt: str) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+    line = (
+        f"===== runner: attempt {attempt} on device {device or 'cpu'} "
+        f"(CUDA_VISIBLE_DEVICES={device!r}), host {socket.gethostname()}, pid {os.getpid()}, "
+        f"started {stamp} =====\n"
+    )
+    # os.write, not print: the header must precede anything the job writes at any level.
+    os.write(1, line.encode())
+
+
+def _restore_sys_path() -> None:
+    raw = os.environ.pop(SYS_PATH_ENV, None)  # not inherited by the job's own children
+    if not raw:
+        return
+    parent_path = json.loads(raw)
+    sys.path[:] = parent_path + [p for p in sys.path if p not in parent_path]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m runner._worker <job dir>\n")
+        return 2
+    job_dir = argv[1]
+    _write_header(os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.environ.pop(ATTEMPT_ENV, "1"))
+    _restore_sys_path()
+
+    import cloudpickle
+
+    from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes
+
+    result_path = os.path.join(job_dir, RESULT_PKL)
+    try:
+        with open(os.path.join(job_dir, JOB_PKL), "rb") as f:
+            job = cloudpickle.load(f)
+        value = job.run()
+    except Exception:
+        text = traceback.format_exc()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        atomic_write_bytes(result_path, cloudpickle.dumps(("error", text)))
+        return EXIT_JOB_FAILED
+    try:
+        payload = cloudpickle.dumps(("ok", value))
+    except Exception as exc:
+        text = (
+            f"The job returned a value of type {type(value).__name__} that cannot be pickled "
+            f"({type(exc).__name__}: {exc}); return plain data (numbers, dicts, arrays) instead.\n"
+            + traceback.format_exc()
+        )
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        atomic_write_bytes(result_path, cloudpickle.dumps(("error", text)))
+        return EXIT_JOB_FAILED
+    atomic_write_bytes(result_path, payload)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)

@@ -1,0 +1,44 @@
+"""The exceptions Runner raises: one small hierarchy, each a one-line contract.
+
+Every error a user can trigger names the value at fault, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RunnerError",
+    "SearchConfigError",
+    "DeviceConfigError",
+    "InconclusiveSearchError",
+    "JobCancelledError",
+    "MissingDependencyError",
+    "SchedulerClosedError",
+]
+
+
+class RunnerError(Exception):
+    """Base class of every error Runner raises on purpose."""
+
+
+class SearchConfigError(RunnerError, ValueError):
+    """A search config is invalid; raised before any job starts."""
+
+
+class DeviceConfigError(RunnerError, ValueError):
+    """A device or slot option (max_gpus, simultaneous_jobs_per_gpu, ...) is invalid."""
+
+
+class InconclusiveSearchError(RunnerError):
+    """A binary search could not decide a point (agg_results said None twice)."""
+
+
+class JobCancelledError(RunnerError):
+    """A job was cancelled (Ctrl-C, SIGTERM or shutdown) before it finished."""
+
+
+class MissingDependencyError(RunnerError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class SchedulerClosedError(RunnerError, RuntimeError):
+    """A job was submitted to a GPUScheduler after its shutdown()."""

@@ -1,0 +1,391 @@
+"""The GPU scheduler: slots (device x jobs per device), one FIFO queue, any free slot takes the next job.
+
+A job waiting for a slot costs one future in a deque: no thread, no process.
+When a slot frees, the oldest waiter gets the least-loaded device (fewest running
+jobs, ties to the lowest index), so a long job on one GPU never holds back jobs
+that another GPU could run. Running a job is the executor's business
+(:mod:`runner.executors`); retries and slot accounting are the scheduler's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from runner.devices import (
+    CPU_DEVICE,
+    DEFAULT_BUSY_MEMORY_THRESHOLD_MIB,
+    Device,
+    DeviceInfo,
+    select_devices,
+)
+from runner.errors import DeviceConfigError, SchedulerClosedError
+
+if TYPE_CHECKING:
+    from runner.executors.base import Executor
+
+__all__ = ["GPUJobResult", "GPUScheduler", "JobStatus"]
+
+logger = logging.getLogger("runner")
+
+#: How a job attempt ended; "running" only ever appears on disk, in job.json.
+JobStatus = Literal["ok", "error", "crashed", "timeout", "cancelled"]
+
+
+@dataclasses.dataclass
+class GPUJobResult:
+    """How one job ended: the spec's fields first, then the details.
+
+    ``status`` is "ok", "error" (the job raised or exited non-zero), "crashed" (killed
+    by a signal: segfault, abort, OOM kill), "timeout" or "cancelled".
+
+    Example:
+        >>> r = GPUJobResult(success=True, result=0.93, gpu_id=0)
+        >>> r.status, r.attempts
+        ('ok', 1)
+    """
+
+    success: bool
+    #: The child's full traceback, or what happened (signal, exit code, timeout) with the log's tail.
+    error: str | None = None
+    #: The device the job ran on: int for an index, the verbatim id for UUID/MIG, None on CPU.
+    gpu_id: int | str | None = None
+    out_file: str = ""
+    job: Any = None
+    #: What ``job.run()`` returned (None unless ``success``).
+    result: Any = None
+    status: str = ""
+    duration: float | None = None
+    #: Epoch seconds.
+    start_time: float | None = None
+    end_time: float | None = None
+    exit_code: int | None = None
+    #: The signal number that killed the job, if one did.
+    signal: int | None = None
+    attempts: int = 1
+    #: True when the result was read back from a previous run's job folder (resume).
+    reused: bool = False
+    host: str | None = None
+    pid: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "ok" if self.success else "error"
+
+
+def _check_count(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DeviceConfigError(
+            f"{name}={value!r} is not an integer; pass a whole number >= {minimum}"
+            + (" or None" if allow_none else "")
+            + "."
+        )
+    if value < minimum:
+        raise DeviceConfigError(
+            f"{name}={value!r} is below {minimum}; pass a whole number >= {minimum}"
+            + (" or None" if allow_none else "")
+            + "."
+        )
+
+
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (Python >= 3.11 can tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+class GPUScheduler:
+    """Runs jobs on device slots: ``simultaneous_jobs_per_gpu`` slots on each of up to ``max_gpus`` GPUs.
+
+    Devices are chosen at construction (see :mod:`runner.devices`). Without a GPU,
+    jobs run on CPU slots (``cpu_slots``, default ``simultaneous_jobs_per_gpu``) with
+    ``CUDA_VISIBLE_DEVICES=""`` and a warning is logged; ``max_gpus=0`` asks for that.
+
+    Args:
+        max_gpus: Use at most this many devices (None: all found; 0: CPU only).
+        simultaneous_jobs_per_gpu: Jobs per device at once (None means 1).
+        executor: Runs one attempt of a job on a slot; default
+            :class:`runner.executors.local.LocalExecutor` (a process per job).
+        skip_busy_gpus: Leave out GPUs that other processes already use (NVML memory check).
+        busy_memory_threshold_mib: Memory in use above which a GPU counts as busy.
+        cpu_slots: Slots when running on CPU.
+
+    Raises:
+        DeviceConfigError: An option is not a valid count.
+
+    Example:
+        >>> import asyncio
+        >>> from runner.jobs import Job
+        >>> async def main():
+        ...     async with GPUScheduler(max_gpus=0, cpu_slots=2) as scheduler:
+        ...         return await scheduler.run_job(Job(run_fn=len, config=[1, 2], base_dir="/tmp/runner-doc"))
+        >>> asyncio.run(main()).result
+        2
+    """
+
+    def __init__(
+        self,
+        max_gpus: int | None = None,
+        simultaneous_jobs_per_gpu: int | None = 1,
+        *,
+        executor: Executor | None = None,
+        skip_busy_gpus: bool = False,
+        busy_memory_threshold_mib: int = DEFAULT_BUSY_MEMORY_THRESHOLD_MIB,
+        cpu_slots: int | None = None,
+    ) -> None:
+        _check_count("max_gpus", max_gpus, minimum=0, allow_none=True)
+        _check_count(
+            "simultaneous_jobs_per_gpu", simultaneous_jobs_per_gpu, minimum=1, allow_none=True
+        )
+        _check_count("cpu_slots", cpu_slots, minimum=1, allow_none=True)
+        if isinstance(busy_memory_threshold_mib, bool) or not isinstance(
+            busy_memory_threshold_mib, (int, float)
+        ) or busy_memory_threshold_mib < 0:
+            raise DeviceConfigError(
+                f"busy_memory_threshold_mib={busy_memory_threshold_mib!r} is not a non-negative "
+                "number of MiB; pass e.g. 1024."
+            )
+        per_gpu = 1 if simultaneous_jobs_per_gpu is None else simultaneous_jobs_per_gpu
+
+        info = select_devices(
+            max_gpus=max_gpus,
+            skip_busy_gpus=skip_busy_gpus,
+            busy_memory_threshold_mib=busy_memory_threshold_mib,
+        )
+        self._device_info: DeviceInfo = info
+        if info.devices:
+            self._devices: list[Device] = list(info.devices)
+            self._slots_per_device = per_gpu
+            logger.info(
+                "GPUScheduler: %d device(s) %s x %d slot(s) (%s)",
+                len(self._devices),
+                [str(d) for d in self._devices],
+                per_gpu,
+                info.reason,
+            )
+        else:
+            self._devices = [CPU_DEVICE]
+            self._slots_per_device = cpu_slots if cpu_slots is not None else per_gpu
+            if max_gpus == 0:
+                logger.info("GPUScheduler: max_gpus=0, running on %d CPU slot(s)", self._slots_per_device)
+            else:
+                logger.warning(
+                    "No GPU found (%s): running jobs on %d CPU slot(s) with CUDA_VISIBLE_DEVICES=''. "
+                    "Set CUDA_VISIBLE_DEVICES to use GPUs, or pass max_gpus=0 to run on CPU "
+                    "without this warning.",
+                    info.reason,
+                    self._slots_per_device,
+                )
+
+        if executor is None:
+            from runner.executors.local import LocalExecutor
+
+            executor = LocalExecutor()
+        self._executor: Executor = executor
+
+        self._running = [0] * len(self._devices)
+        self._free = len(self._devices) * self._slots_per_device
+        # Waiters are futures resolved with a device index (or None: shut down). A waiter
+        # cancelled in the queue stays in the deque and is skipped when reached: O(1) removal.
+        self._waiters: collections.deque[asyncio.Future[int | None]] = collections.deque()
+        self._num_waiting = 0
+        self._executing: set[asyncio.Task[GPUJobResult]] = set()
+        self._shutdown_cancelled: set[asyncio.Task[GPUJobResult]] = set()
+        self._closed = False
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def devices(self) -> list[Device]:
+        """The devices in use (``[CPU_DEVICE]`` when running on CPU)."""
+        return list(self._devices)
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Which devices were found and why."""
+        return self._device_info
+
+    @property
+    def executor(self) -> Executor:
+        """The executor that runs each attempt."""
+        return self._executor
+
+    @property
+    def slots_per_device(self) -> int:
+        """Jobs that may run at once on one device."""
+        return self._slots_per_device
+
+    @property
+    def num_slots(self) -> int:
+        """Total slots: devices x jobs per device."""
+        return len(self._devices) * self._slots_per_device
+
+    @property
+    def free_slots(self) -> int:
+        """Slots not running a job right now (idle capacity)."""
+        return self._free
+
+    @property
+    def num_running(self) -> int:
+        """Jobs holding a slot."""
+        return self.num_slots - self._free
+
+    @property
+    def num_waiting(self) -> int:
+        """Jobs queued for a slot."""
+        return self._num_waiting
+
+    # -- slots -----------------------------------------------------------------------
+
+    def _take_slot(self) -> int:
+        # Least-loaded device, lowest index on ties. O(devices), independent of queue length.
+        running = self._running
+        idx = min(range(len(running)), key=running.__getitem__)
+        running[idx] += 1
+        self._free -= 1
+        return idx
+
+    def _release(self, idx: int) -> None:
+        self._running[idx] -= 1
+        self._free += 1
+        waiters = self._waiters
+        while self._free and waiters:
+            fut = waiters.popleft()
+            if fut.done():  # cancelled while queued
+                continue
+            self._num_waiting -= 1
+            fut.set_result(self._take_slot())
+
+    async def _acquire(self) -> int | None:
+        if self._free and not self._num_waiting:  # FIFO: never jump the queue
+            return self._take_slot()
+        fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._num_waiting += 1
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():
+                self._num_waiting -= 1
+            elif fut.result() is not None:
+                # Granted a slot in the same tick as the cancel: hand it on.
+                self._release(fut.result())  # type: ignore[arg-type]
+            raise
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run_job(self, job: Any) -> GPUJobResult:
+        """Queue ``job``, run it on the next free slot, and return how it ended.
+
+        A job is anything with ``run()`` and ``get_out_file()``; optional attributes
+        ``timeout`` (seconds) and ``retries`` (extra attempts after a crash) are honoured.
+        Failures are returned, not raised. Cancelling the calling task removes a queued
+        job from the queue, or kills a running one.
+
+        Raises:
+            SchedulerClosedError: ``shutdown()`` was called before.
+            TypeError: ``job`` lacks ``run()`` or ``get_out_file()``.
+        """
+        if not (callable(getattr(job, "run", None)) and callable(getattr(job, "get_out_file", None))):
+            raise TypeError(
+                f"run_job got {type(job).__name__!s} {job!r:.100}, which has no run() and "
+                "get_out_file() methods; pass a runner.jobs.Job or an object with both."
+            )
+        if self._closed:
+            raise SchedulerClosedError(
+                "run_job was called after shutdown(); create a new GPUScheduler to run more jobs."
+            )
+        idx = await self._acquire()
+        if idx is None:
+            return self._cancelled_result(job, None, "cancelled before it started: the scheduler was shut down")
+        try:
+            device = self._devices[idx]
+            inner = asyncio.ensure_future(self._run_attempts(job, device))
+            self._executing.add(inner)
+            try:
+                return await inner
+            except asyncio.CancelledError:
+                if inner in self._shutdown_cancelled and not _cancelling():
+                    return self._cancelled_result(
+                        job, device, "cancelled while running: the scheduler was shut down"
+                    )
+                raise
+            finally:
+                self._executing.discard(inner)
+                self._shutdown_cancelled.discard(inner)
+        finally:
+            self._release(idx)
+
+    async def _run_attempts(self, job: Any, device: Device) -> GPUJobResult:
+        retries = getattr(job, "retries", 0) or 0
+        attempt = 1
+        while True:
+            result = await self._executor.execute(job, device, attempt=attempt)
+            result.attempts = attempt
+            # Only crashes are retried: an exception or exit code is the job's own verdict and
+            # would repeat, and a timeout would most likely time out again.
+            if result.status != "crashed" or attempt > retries:
+                return result
+            logger.warning(
+                "Job %s crashed on device %s (attempt %d of %d); retrying: %s",
+                result.out_file,
+                device,
+                attempt,
+                retries + 1,
+                (result.error or "").splitlines()[0] if result.error else "",
+            )
+            attempt += 1
+
+    def _cancelled_result(self, job: Any, device: Device | None, why: str) -> GPUJobResult:
+        try:
+            out_file = str(job.get_out_file())
+        except Exception:
+            out_file = ""
+        return GPUJobResult(
+            success=False,
+            error=why,
+            gpu_id=device.gpu_id if device is not None else None,
+            out_file=out_file,
+            job=job,
+            status="cancelled",
+        )
+
+    async def shutdown(self) -> None:
+        """Cancel queued jobs, kill running ones (process group: SIGTERM, grace, SIGKILL), refuse new ones.
+
+        Their ``run_job`` calls return results with ``status="cancelled"``.
+        """
+        self._closed = True
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._num_waiting -= 1
+                fut.set_result(None)
+        running = list(self._executing)
+        for task in running:
+            self._shutdown_cancelled.add(task)
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        aclose = getattr(self._executor, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> GPUScheduler:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    def __repr__(self) -> str:
+        return (
+            f"GPUScheduler(devices={[str(d) for d in self._devices]}, "
+            f"slots_per_device={self._slots_per_device}, running={self.num_running}, "
+            f"waiting={self._num_waiting})"
+        )

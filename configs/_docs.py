@@ -47,7 +47,8 @@ def _docs_of(klass: type) -> dict[str, str]:
     comments: dict[int, str] = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
-            comments[token.start[0]] = token.string.lstrip("#").strip()
+            # "#:" is the Sphinx spelling of a field comment; its colon is not part of the text.
+            comments[token.start[0]] = token.string.lstrip("#").lstrip(":").strip()
     lines = source.splitlines()
     docs: dict[str, str] = {}
     body = class_node.body

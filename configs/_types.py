@@ -212,6 +212,12 @@ def coerce(value: Any, tp: Any, *, raw: str | None = None) -> Any:
     if tp is float:
         if _is_real(value):
             return float(value) if isinstance(value, int) else value
+        if isinstance(value, str):
+            # PyYAML reads `lr: 1e-3` as a string (YAML 1.1 wants a dot); "inf" and "nan" too.
+            try:
+                return float(value)
+            except ValueError:
+                raise CoercionError from None
         raise CoercionError
     if tp is str:
         if isinstance(value, str):

@@ -11,6 +11,7 @@ Signals (when called from the main thread with no loop running):
   a log line saying what happened, SIGINT raises :class:`KeyboardInterrupt` (the
   usual Python behaviour) and SIGTERM raises ``SystemExit(143)`` (128 + SIGTERM, the
   shell convention), even if the coroutine swallowed the cancellation.
+* A second signal skips the grace period: every job's process group gets SIGKILL now.
 * A handler that was ``SIG_IGN`` (e.g. a ``nohup`` run) is left alone; previous
   handlers are restored afterwards.
 
@@ -66,7 +67,11 @@ class _LoopRunner:
     def on_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name
         if self.received:
-            logger.warning("Received %s again; still stopping jobs (they are being killed).", name)
+            # A second signal: no more grace. Cancelling every task interrupts the executors'
+            # grace periods, which then SIGKILL their jobs' process groups at once.
+            logger.warning("Received %s again: killing all jobs now (SIGKILL).", name)
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
             return
         self.received.append(signum)
         logger.warning(
@@ -138,7 +143,9 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
     try:
         thread.join()  # interruptible by KeyboardInterrupt on POSIX
     except KeyboardInterrupt:
-        logger.warning("Interrupted: cancelling all jobs (running jobs are terminated, then killed).")
+        logger.warning(
+            "Interrupted: cancelling all jobs (running jobs are terminated, then killed)."
+        )
         runner.cancel_threadsafe()
         thread.join()
         raise

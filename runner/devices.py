@@ -281,7 +281,9 @@ def select_devices(
             for dev in devices:
                 mib = used.get(dev)
                 if mib is None:
-                    logger.debug("Device %s: memory use unknown (MIG or unmatched); not checked", dev)
+                    logger.debug(
+                        "Device %s: memory use unknown (MIG or unmatched); not checked", dev
+                    )
                     kept.append(dev)
                 elif mib > busy_memory_threshold_mib:
                     why = f"{mib:.0f} MiB in use > busy_memory_threshold_mib={busy_memory_threshold_mib}"
@@ -299,4 +301,3 @@ def select_devices(
         devices = devices[:max_gpus]
         reason += f"; max_gpus={max_gpus} keeps the first {max_gpus}"
     return DeviceInfo(tuple(devices), info.source, reason, tuple(skipped))
-

@@ -191,8 +191,10 @@ def job_identity(job: Any) -> dict[str, Any]:
 def _is_scalar(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or isinstance(value, (bool, int, str)) and (
-        not isinstance(value, str) or len(value) <= _SUMMARY_REPR_CHARS
+    return (
+        value is None
+        or isinstance(value, (bool, int, str))
+        and (not isinstance(value, str) or len(value) <= _SUMMARY_REPR_CHARS)
     )
 
 
@@ -257,7 +259,10 @@ def load_finished_result(job: Any) -> GPUJobResult | None:
         current = job_config_hash(job)
         if current is None or record.get("config_hash") != current:
             logger.debug(
-                "Not reusing %s: config hash %r on disk, %r now", job_dir, record.get("config_hash"), current
+                "Not reusing %s: config hash %r on disk, %r now",
+                job_dir,
+                record.get("config_hash"),
+                current,
             )
             return None
         stored = read_result(job_dir)

@@ -144,9 +144,11 @@ class GPUScheduler:
             "simultaneous_jobs_per_gpu", simultaneous_jobs_per_gpu, minimum=1, allow_none=True
         )
         _check_count("cpu_slots", cpu_slots, minimum=1, allow_none=True)
-        if isinstance(busy_memory_threshold_mib, bool) or not isinstance(
-            busy_memory_threshold_mib, (int, float)
-        ) or busy_memory_threshold_mib < 0:
+        if (
+            isinstance(busy_memory_threshold_mib, bool)
+            or not isinstance(busy_memory_threshold_mib, (int, float))
+            or busy_memory_threshold_mib < 0
+        ):
             raise DeviceConfigError(
                 f"busy_memory_threshold_mib={busy_memory_threshold_mib!r} is not a non-negative "
                 "number of MiB; pass e.g. 1024."
@@ -173,7 +175,9 @@ class GPUScheduler:
             self._devices = [CPU_DEVICE]
             self._slots_per_device = cpu_slots if cpu_slots is not None else per_gpu
             if max_gpus == 0:
-                logger.info("GPUScheduler: max_gpus=0, running on %d CPU slot(s)", self._slots_per_device)
+                logger.info(
+                    "GPUScheduler: max_gpus=0, running on %d CPU slot(s)", self._slots_per_device
+                )
             else:
                 logger.warning(
                     "No GPU found (%s): running jobs on %d CPU slot(s) with CUDA_VISIBLE_DEVICES=''. "
@@ -197,6 +201,7 @@ class GPUScheduler:
         self._num_waiting = 0
         self._executing: set[asyncio.Task[GPUJobResult]] = set()
         self._shutdown_cancelled: set[asyncio.Task[GPUJobResult]] = set()
+        self._cancel_requested: set[asyncio.Task[GPUJobResult]] = set()
         self._closed = False
 
     # -- introspection ---------------------------------------------------------------
@@ -292,7 +297,9 @@ class GPUScheduler:
             SchedulerClosedError: ``shutdown()`` was called before.
             TypeError: ``job`` lacks ``run()`` or ``get_out_file()``.
         """
-        if not (callable(getattr(job, "run", None)) and callable(getattr(job, "get_out_file", None))):
+        if not (
+            callable(getattr(job, "run", None)) and callable(getattr(job, "get_out_file", None))
+        ):
             raise TypeError(
                 f"run_job got {type(job).__name__!s} {job!r:.100}, which has no run() and "
                 "get_out_file() methods; pass a runner.jobs.Job or an object with both."
@@ -303,15 +310,22 @@ class GPUScheduler:
             )
         idx = await self._acquire()
         if idx is None:
-            return self._cancelled_result(job, None, "cancelled before it started: the scheduler was shut down")
+            return self._cancelled_result(
+                job, None, "cancelled before it started: the scheduler was shut down"
+            )
         try:
             device = self._devices[idx]
             inner = asyncio.ensure_future(self._run_attempts(job, device))
             self._executing.add(inner)
             try:
-                return await inner
+                # The shield lets us cancel `inner` exactly once, whoever asks first (this
+                # caller or shutdown()): a second cancel would cut the executor's grace period.
+                return await asyncio.shield(inner)
             except asyncio.CancelledError:
-                if inner in self._shutdown_cancelled and not _cancelling():
+                if not inner.done():  # this caller was cancelled: kill the job, then re-raise
+                    self._cancel_once(inner)
+                    await asyncio.wait({inner})
+                elif inner in self._shutdown_cancelled and not _cancelling():
                     return self._cancelled_result(
                         job, device, "cancelled while running: the scheduler was shut down"
                     )
@@ -319,8 +333,16 @@ class GPUScheduler:
             finally:
                 self._executing.discard(inner)
                 self._shutdown_cancelled.discard(inner)
+                self._cancel_requested.discard(inner)
         finally:
             self._release(idx)
+
+    def _cancel_once(self, task: asyncio.Task[GPUJobResult]) -> bool:
+        if task in self._cancel_requested:
+            return False
+        self._cancel_requested.add(task)
+        task.cancel()
+        return True
 
     async def _run_attempts(self, job: Any, device: Device) -> GPUJobResult:
         retries = getattr(job, "retries", 0) or 0
@@ -369,8 +391,8 @@ class GPUScheduler:
                 fut.set_result(None)
         running = list(self._executing)
         for task in running:
-            self._shutdown_cancelled.add(task)
-            task.cancel()
+            if self._cancel_once(task):
+                self._shutdown_cancelled.add(task)
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         aclose = getattr(self._executor, "aclose", None)

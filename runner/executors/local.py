@@ -14,6 +14,7 @@ Spawning is isolated in :class:`ProcessLauncher` so a fork server can replace it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -164,8 +165,14 @@ class LocalExecutor(Executor):
         launcher: ProcessLauncher | None = None,
         tail_lines: int = 20,
     ) -> None:
-        if isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) or grace_period < 0:
-            raise ValueError(f"grace_period={grace_period!r} must be a number of seconds >= 0, e.g. 5.0")
+        if (
+            isinstance(grace_period, bool)
+            or not isinstance(grace_period, (int, float))
+            or grace_period < 0
+        ):
+            raise ValueError(
+                f"grace_period={grace_period!r} must be a number of seconds >= 0, e.g. 5.0"
+            )
         self.grace_period = float(grace_period)
         self.launcher = launcher or ProcessLauncher()
         self.tail_lines = tail_lines
@@ -193,9 +200,21 @@ class LocalExecutor(Executor):
         """Run one attempt of ``job`` on ``device`` in a child process; see :class:`Executor`."""
         out_file = os.path.abspath(str(job.get_out_file()))
         job_dir = job_dir_of(job)
-        os.makedirs(job_dir, exist_ok=True)
         timeout = getattr(job, "timeout", None)
-        record: dict[str, Any] = job_identity(job)
+        try:
+            os.makedirs(job_dir, exist_ok=True)
+            record: dict[str, Any] = job_identity(job)
+        except Exception as exc:  # failures are data, even before the job starts
+            return GPUJobResult(
+                success=False,
+                error=f"Could not prepare the job folder {job_dir}: {type(exc).__name__}: {exc}",
+                gpu_id=device.gpu_id,
+                out_file=out_file,
+                job=job,
+                status="error",
+                attempts=attempt,
+                host=_HOST,
+            )
         record.update(
             status="running",
             device=device.cuda_id,
@@ -260,7 +279,9 @@ class LocalExecutor(Executor):
         log_fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             record["start_time"] = time.time()
-            proc = await self.launcher.launch(job_dir, env=self._child_env(device, attempt), log_fd=log_fd)
+            proc = await self.launcher.launch(
+                job_dir, env=self._child_env(device, attempt), log_fd=log_fd
+            )
         except OSError as exc:
             return fail("error", f"Could not start the job's process: {type(exc).__name__}: {exc}")
         finally:
@@ -281,6 +302,9 @@ class LocalExecutor(Executor):
                 await self._terminate(proc)
             finally:
                 proc.signal_group(signal.SIGKILL)  # if a second cancel cut the grace period short
+                if not proc.exited.done():
+                    with contextlib.suppress(asyncio.CancelledError):  # we re-raise below anyway
+                        await asyncio.wait({proc.exited}, timeout=2.0)  # SIGKILL is prompt
                 end = time.time()
                 record.update(
                     status="cancelled",
@@ -321,7 +345,11 @@ class LocalExecutor(Executor):
         if stored is not None and stored[0] == "error":
             return fail("error", str(stored[1]))
         if stored is None or rc != 0:
-            why = "without returning a result (sys.exit or os._exit?)" if rc == 0 else "without a result"
+            why = (
+                "without returning a result (sys.exit or os._exit?)"
+                if rc == 0
+                else "without a result"
+            )
             return fail(
                 "error",
                 f"The job's process exited with code {rc} {why}. "

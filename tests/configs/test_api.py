@@ -34,5 +34,11 @@ def test_field_is_dataclasses_field() -> None:
 
 
 def test_public_entry_points_have_runnable_examples() -> None:
-    for obj in (configs.pydraclass, configs.main, configs.run, configs.apply_overrides, configs.ConfigMeta):
+    for obj in (
+        configs.pydraclass,
+        configs.main,
+        configs.run,
+        configs.apply_overrides,
+        configs.ConfigMeta,
+    ):
         assert obj.__doc__ and ">>>" in obj.__doc__, obj

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pytest
 
@@ -29,7 +29,7 @@ class Experiment:
     sweep_props: dict = {}
     tags: list[str] = field(default_factory=lambda: ["base"])
     range: tuple = (10, 100)
-    seed: Optional[int] = None
+    seed: int | None = None
     anything: Any = Optimizer()
 
 

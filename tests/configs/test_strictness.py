@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from configs import InvalidConfigurationError, pydraclass
+from configs import InvalidConfigurationError, field, pydraclass
 
 
 @pydraclass
@@ -121,9 +121,29 @@ def test_undecorated_subclass_with_fields_is_refused() -> None:
     class Forgot(Optimizer):
         extra: int = 1
 
-    with pytest.raises(TypeError, match="Forgot declares fields but is not decorated with @pydraclass"):
+    with pytest.raises(
+        TypeError, match="Forgot declares fields but is not decorated with @pydraclass"
+    ):
         Forgot()
 
 
 def test_decorating_twice_is_harmless() -> None:
     assert pydraclass(Optimizer) is Optimizer
+
+
+def test_init_false_field_is_a_field_but_not_an_init_argument() -> None:
+    @pydraclass
+    class Derived:
+        width: int = 2
+        area: int = field(default=0, init=False)
+
+        def custom_finalize(self) -> None:
+            self._scratch = "private state set in a hook"
+            self.area = self.width**2
+
+    config = Derived()
+    config.finalize()
+    assert config.area == 4 and config._scratch.startswith("private")
+    with pytest.raises(InvalidConfigurationError, match="Derived.area is not set in __init__"):
+        Derived(area=3)
+    assert Derived.from_dict({"width": 3, "area": 9}).area == 9

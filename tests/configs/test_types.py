@@ -32,7 +32,7 @@ class Typed:
     s: str = ""
     b: bool = False
     opt_i: int | None = None
-    optional_f: Optional[float] = None
+    optional_f: Optional[float] = None  # noqa: UP045 - Optional itself is under test
     lit: Literal["adam", "sgd"] = "adam"
     ints: list[int] = []
     mapping: dict[str, float] = {}
@@ -82,7 +82,11 @@ ACCEPTED = [
 REJECTED = [
     ("i", 1.5, "Typed.i: expected int, got 1.5 (float)"),
     ("i", "3", "Typed.i: expected int, got '3' (str)"),
-    ("i", True, "Typed.i: expected int, got True (bool); a bool is not accepted as a number, write 1 or 0"),
+    (
+        "i",
+        True,
+        "Typed.i: expected int, got True (bool); a bool is not accepted as a number, write 1 or 0",
+    ),
     ("f", False, "Typed.f: expected float, got False (bool); a bool is not accepted as a number"),
     ("f", "fast", "Typed.f: expected float, got 'fast' (str)"),
     ("s", 3, "Typed.s: expected str, got 3 (int)"),
@@ -131,7 +135,9 @@ def test_wrong_default_fails_at_construction() -> None:
     class BadDefault:
         epochs: int = "ten"  # type: ignore[assignment]
 
-    with pytest.raises(InvalidConfigurationError, match="BadDefault.epochs: expected int, got 'ten'"):
+    with pytest.raises(
+        InvalidConfigurationError, match="BadDefault.epochs: expected int, got 'ten'"
+    ):
         BadDefault()
 
 

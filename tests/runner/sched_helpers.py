@@ -8,7 +8,9 @@ from collections.abc import Callable
 import psutil
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+) -> None:
     """Wait for something a child process writes (a file); fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

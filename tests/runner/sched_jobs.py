@@ -148,7 +148,8 @@ class HangJob:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen(["sleep", "60"])
         write_json_atomic(
-            os.path.join(self.base_dir, "pids.json"), {"worker": os.getpid(), "grandchild": child.pid}
+            os.path.join(self.base_dir, "pids.json"),
+            {"worker": os.getpid(), "grandchild": child.pid},
         )
         print("hanging", flush=True)
         while True:

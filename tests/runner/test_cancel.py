@@ -52,7 +52,9 @@ def test_signal_to_the_driver_leaves_no_process_and_marks_jobs_cancelled(
     try:
         running = [str(tmp_path / "obeys"), str(tmp_path / "ignores")]
         for d in running:
-            wait_until(lambda d=d: os.path.exists(os.path.join(d, "pids.json")), what=f"{d}/pids.json")
+            wait_until(
+                lambda d=d: os.path.exists(os.path.join(d, "pids.json")), what=f"{d}/pids.json"
+            )
         pids = [pid for d in running for pid in _pids(d)]
         assert all(pid_alive(p) for p in pids)
         t0 = time.monotonic()
@@ -70,10 +72,47 @@ def test_signal_to_the_driver_leaves_no_process_and_marks_jobs_cancelled(
     assert elapsed < 6, f"driver took {elapsed:.1f} s to exit"
     assert f"Received {message}" in text and f"Stopped by {message}" in text
     assert not [p for p in pids if pid_alive(p)], "processes left behind"
-    for d in running:
-        assert read_job_json(d)["status"] == "cancelled"  # type: ignore[index]
+    obeys, ignores = (read_job_json(d) or {} for d in running)
+    assert obeys["status"] == ignores["status"] == "cancelled"
+    assert obeys["signal_name"] == "SIGTERM"  # stopped by the polite signal
+    assert (
+        ignores["signal_name"] == "SIGKILL" and ignores["duration"] >= 1.0
+    )  # after the grace period
     assert read_job_json(str(tmp_path / "queued")) is None  # never started
     assert not os.path.exists(tmp_path / "queued" / "pids.json")
+
+
+def test_a_second_ctrl_c_skips_the_grace_period(tmp_path: Any) -> None:
+    driver = subprocess.Popen(
+        [sys.executable, DRIVER, str(tmp_path), "60"],
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES="0,1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    obeys, ignores = str(tmp_path / "obeys"), str(tmp_path / "ignores")
+    try:
+        for d in (obeys, ignores):
+            wait_until(
+                lambda d=d: os.path.exists(os.path.join(d, "pids.json")), what=f"{d}/pids.json"
+            )
+        pids = _pids(obeys) + _pids(ignores)
+        driver.send_signal(signal.SIGINT)
+        # The polite job is gone once its job.json says so; the other one waits out 60 s of grace...
+        wait_until(
+            lambda: (read_job_json(obeys) or {}).get("status") == "cancelled", what="first cancel"
+        )
+        t0 = time.monotonic()
+        driver.send_signal(signal.SIGINT)  # ...unless the user insists
+        _, stderr = driver.communicate(timeout=20)
+        elapsed = time.monotonic() - t0
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert elapsed < 5, f"second Ctrl-C took {elapsed:.1f} s"
+    assert "killing all jobs now" in stderr.decode()
+    assert not [p for p in pids if pid_alive(p)]
+    assert (read_job_json(ignores) or {}).get("signal_name") == "SIGKILL"
 
 
 def test_cancelling_the_caller_kills_the_running_job(fake_gpus: Any, tmp_path: Any) -> None:
@@ -92,7 +131,11 @@ def test_cancelling_the_caller_kills_the_running_job(fake_gpus: Any, tmp_path: A
     asyncio.run(main())
     assert not [p for p in _pids(job.base_dir) if pid_alive(p)]
     record = read_job_json(job.base_dir)
-    assert record is not None and record["status"] == "cancelled" and record["signal_name"] == "SIGTERM"
+    assert (
+        record is not None
+        and record["status"] == "cancelled"
+        and record["signal_name"] == "SIGTERM"
+    )
 
 
 def test_shutdown_returns_cancelled_results(fake_gpus: Any, tmp_path: Any) -> None:

@@ -31,7 +31,9 @@ def _nvml_works() -> bool:
         ("MIG-GPU-8d2a6c4e/1/0,MIG-4f1c", ["MIG-GPU-8d2a6c4e/1/0", "MIG-4f1c"]),
     ],
 )
-def test_cuda_visible_devices_entries_pass_through_verbatim(value: str, expected: list[str]) -> None:
+def test_cuda_visible_devices_entries_pass_through_verbatim(
+    value: str, expected: list[str]
+) -> None:
     info = detect_devices(environ={"CUDA_VISIBLE_DEVICES": value})
     assert info.source == "CUDA_VISIBLE_DEVICES"
     assert [d.cuda_id for d in info.devices] == expected
@@ -93,7 +95,9 @@ def test_skip_busy_gpus_drops_devices_above_the_threshold(caplog: pytest.LogCapt
     assert [str(d) for d, _ in info.skipped] == ["1"]
     assert "30000 MiB" in info.skipped[0][1]
     assert any("Skipping busy GPU 1" in r.getMessage() for r in caplog.records)
-    assert any("MIG-x/1/0" in r.getMessage() and "not checked" in r.getMessage() for r in caplog.records)
+    assert any(
+        "MIG-x/1/0" in r.getMessage() and "not checked" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_skip_busy_applies_before_max_gpus() -> None:
@@ -106,10 +110,14 @@ def test_skip_busy_applies_before_max_gpus() -> None:
     assert [str(d) for d in info.devices] == ["1", "2"]
 
 
-def test_skip_busy_without_memory_information_keeps_all_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_skip_busy_without_memory_information_keeps_all_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING, logger="runner"):
         info = select_devices(
-            skip_busy_gpus=True, environ={"CUDA_VISIBLE_DEVICES": "0,1"}, memory_used=lambda devs: None
+            skip_busy_gpus=True,
+            environ={"CUDA_VISIBLE_DEVICES": "0,1"},
+            memory_used=lambda devs: None,
         )
     assert len(info.devices) == 2
     assert sum("NVML is unavailable" in r.getMessage() for r in caplog.records) == 1

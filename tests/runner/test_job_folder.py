@@ -36,7 +36,18 @@ def _square(config: dict[str, int]) -> int:
 def _finished_folder(job: Job, *, status: str = "ok", value: Any = 42) -> None:
     os.makedirs(job.base_dir, exist_ok=True)
     record = job_identity(job)
-    record.update(status=status, gpu_id=1, device="1", start_time=10.0, end_time=12.5, duration=2.5, attempt=2, exit_code=0, host="h", pid=7)
+    record.update(
+        status=status,
+        gpu_id=1,
+        device="1",
+        start_time=10.0,
+        end_time=12.5,
+        duration=2.5,
+        attempt=2,
+        exit_code=0,
+        host="h",
+        pid=7,
+    )
     write_job_json(job.base_dir, record)
     atomic_write_bytes(os.path.join(job.base_dir, "result.pkl"), cloudpickle.dumps(("ok", value)))
 
@@ -53,7 +64,9 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp_file(tmp_path: Any) -> N
 
 
 def test_job_json_of_a_real_run_has_everything_a_status_table_needs(tmp_path: Any) -> None:
-    job = Job(run_fn=_square, config={"x": 7}, base_dir=str(tmp_path / "j"), point={"x": 7}, timeout=30)
+    job = Job(
+        run_fn=_square, config={"x": 7}, base_dir=str(tmp_path / "j"), point={"x": 7}, timeout=30
+    )
     result = asyncio.run(LocalExecutor().execute(job, Device("GPU-abc")))
     assert result.success and result.result == 49
     record = read_job_json(job.base_dir)
@@ -76,9 +89,17 @@ def test_load_finished_result_reuses_an_ok_folder_with_the_same_config(tmp_path:
     fresh = Job(run_fn=_square, config={"x": 3}, base_dir=str(tmp_path / "j"))
     r = load_finished_result(fresh)
     assert r is not None
-    assert (r.success, r.reused, r.status, r.result, r.job) == (True, True, "ok", {"acc": 0.9}, fresh)
+    assert (r.success, r.reused, r.status, r.result, r.job) == (
+        True,
+        True,
+        "ok",
+        {"acc": 0.9},
+        fresh,
+    )
     assert (r.gpu_id, r.duration, r.start_time, r.end_time, r.attempts) == (1, 2.5, 10.0, 12.5, 2)
-    assert pickle.loads(pickle.dumps(r)).result == {"acc": 0.9}  # results are pickled by the searches
+    assert pickle.loads(pickle.dumps(r)).result == {
+        "acc": 0.9
+    }  # results are pickled by the searches
 
 
 def test_load_finished_result_after_a_real_run(tmp_path: Any) -> None:
@@ -90,8 +111,18 @@ def test_load_finished_result_after_a_real_run(tmp_path: Any) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["changed_config", "status_error", "missing_result", "corrupt_result", "truncated_result",
-     "corrupt_json", "half_json", "error_result", "missing_folder", "no_config"],
+    [
+        "changed_config",
+        "status_error",
+        "missing_result",
+        "corrupt_result",
+        "truncated_result",
+        "corrupt_json",
+        "half_json",
+        "error_result",
+        "missing_folder",
+        "no_config",
+    ],
 )
 def test_load_finished_result_distrusts_anything_else(tmp_path: Any, damage: str) -> None:
     job = Job(run_fn=_square, config={"x": 3}, base_dir=str(tmp_path / "j"))

@@ -32,7 +32,9 @@ def _headers(log: str) -> list[str]:
         return [line for line in f if line.startswith("===== runner: attempt")]
 
 
-def test_fake_gpus_each_job_one_device_k_per_device_and_no_idle_slot(fake_gpus: Any, tmp_path: Any) -> None:
+def test_fake_gpus_each_job_one_device_k_per_device_and_no_idle_slot(
+    fake_gpus: Any, tmp_path: Any
+) -> None:
     k = 2
     long_job = RecordJob(str(tmp_path / "long"), duration=2.5)
     shorts = [RecordJob(str(tmp_path / f"s{i}"), duration=0.05 * (i % 3)) for i in range(13)]
@@ -44,7 +46,7 @@ def test_fake_gpus_each_job_one_device_k_per_device_and_no_idle_slot(fake_gpus: 
     results = asyncio.run(main())
     assert all(r.success for r in results), [r.error for r in results if not r.success]
     seen = [r.result for r in results]
-    for r, rec in zip(results, seen):
+    for r, rec in zip(results, seen, strict=True):
         assert rec["device"] in {"0", "1", "2", "3"}  # exactly one device, from the list
         assert r.gpu_id == int(rec["device"])
         assert r.start_time is not None and r.end_time is not None and r.duration is not None
@@ -71,7 +73,9 @@ def test_uuid_and_mig_ids_reach_the_child_verbatim(fake_gpus: Any, tmp_path: Any
 
     async def main() -> list[GPUJobResult]:
         async with GPUScheduler() as s:
-            return await asyncio.gather(*(s.run_job(RecordJob(str(tmp_path / f"j{i}"))) for i in range(2)))
+            return await asyncio.gather(
+                *(s.run_job(RecordJob(str(tmp_path / f"j{i}"))) for i in range(2))
+            )
 
     results = asyncio.run(main())
     assert sorted(r.result["device"] for r in results) == sorted(ids)
@@ -95,18 +99,33 @@ def test_success_writes_log_header_result_and_job_json(tmp_path: Any) -> None:
     assert (r.success, r.status, r.exit_code, r.signal, r.attempts) == (True, "ok", 0, None, 1)
     headers = _headers(job.get_out_file())
     assert len(headers) == 1
-    assert "device 3" in headers[0] and f"pid {r.result['pid']}" in headers[0] and "host" in headers[0]
+    assert (
+        "device 3" in headers[0] and f"pid {r.result['pid']}" in headers[0] and "host" in headers[0]
+    )
     record = read_job_json(job.base_dir)
     assert record is not None
     assert record["status"] == "ok" and record["device"] == "3" and record["gpu_id"] == 3
     assert record["config"] == {"lr": 0.1} and record["result_summary"]["device"] == "3"
-    assert set(os.listdir(job.base_dir)) == {"experiment_output.log", "job.pkl", "result.pkl", "job.json"}
+    assert set(os.listdir(job.base_dir)) == {
+        "experiment_output.log",
+        "job.pkl",
+        "result.pkl",
+        "job.json",
+    }
 
 
 @pytest.mark.parametrize(
     ("mode", "status", "needles"),
     [
-        ("raise", "error", ["Traceback (most recent call last)", "_deep_raise", "ValueError: deliberate failure 42"]),
+        (
+            "raise",
+            "error",
+            [
+                "Traceback (most recent call last)",
+                "_deep_raise",
+                "ValueError: deliberate failure 42",
+            ],
+        ),
         ("exit3", "error", ["exited with code 3", "about to fail with exit3"]),
         ("exit0", "error", ["exited with code 0 without returning a result"]),
         ("abort", "crashed", ["SIGABRT", "about to fail with abort"]),
@@ -132,7 +151,10 @@ def test_failures_are_data(tmp_path: Any, mode: str, status: str, needles: list[
 
 def test_other_jobs_go_on_after_failures(fake_gpus: Any, tmp_path: Any) -> None:
     fake_gpus("0,1")
-    jobs: list[Any] = [FailJob(str(tmp_path / "seg"), "segfault"), FailJob(str(tmp_path / "raise"), "raise")]
+    jobs: list[Any] = [
+        FailJob(str(tmp_path / "seg"), "segfault"),
+        FailJob(str(tmp_path / "raise"), "raise"),
+    ]
     jobs += [RecordJob(str(tmp_path / f"ok{i}")) for i in range(3)]
 
     async def main() -> list[GPUJobResult]:
@@ -183,7 +205,9 @@ def test_timeout_kills_a_job_that_ignores_sigterm_after_the_grace_period(tmp_pat
     assert not pid_alive(pids["worker"]) and not pid_alive(pids["grandchild"])
 
 
-def test_retries_rerun_a_crashed_job_with_one_header_per_attempt(fake_gpus: Any, tmp_path: Any) -> None:
+def test_retries_rerun_a_crashed_job_with_one_header_per_attempt(
+    fake_gpus: Any, tmp_path: Any
+) -> None:
     async def main() -> list[GPUJobResult]:
         async with GPUScheduler() as s:
             return await asyncio.gather(
@@ -210,3 +234,20 @@ def test_a_function_defined_in_main_of_a_script_runs(tmp_path: Any) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"results": [4, 9], "success": [True, True], "devices": ["0", "1"]}
+
+
+def test_an_unwritable_job_folder_is_an_error_result(tmp_path: Any) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    r = _execute(RecordJob(str(blocker / "job")))
+    assert (r.success, r.status) == (False, "error")
+    assert "Could not prepare the job folder" in (r.error or "")
+
+
+def test_an_unpicklable_job_is_an_error_result(tmp_path: Any) -> None:
+    import threading
+
+    job = RecordJob(str(tmp_path / "j"), config={"lock": threading.Lock()})
+    r = _execute(job)
+    assert (r.success, r.status) == (False, "error") and "could not be pickled" in (r.error or "")
+    assert (read_job_json(job.base_dir) or {}).get("status") == "error"

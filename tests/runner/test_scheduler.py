@@ -95,7 +95,9 @@ async def _settle() -> None:
         ({"busy_memory_threshold_mib": -5}, "busy_memory_threshold_mib=-5"),
     ],
 )
-def test_bad_options_raise_device_config_error_naming_value_and_fix(kwargs: dict[str, Any], needle: str) -> None:
+def test_bad_options_raise_device_config_error_naming_value_and_fix(
+    kwargs: dict[str, Any], needle: str
+) -> None:
     with pytest.raises(DeviceConfigError) as info:
         GPUScheduler(**kwargs, executor=InProcessExecutor())
     assert needle in str(info.value)
@@ -110,7 +112,9 @@ def test_slots_from_fake_gpus(fake_gpus: Any) -> None:
     assert (len(s.devices), s.num_slots) == (3, 3)
 
 
-def test_no_gpu_runs_on_cpu_slots_with_one_warning(fake_gpus: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_gpu_runs_on_cpu_slots_with_one_warning(
+    fake_gpus: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_gpus("")
     with caplog.at_level(logging.WARNING, logger="runner"):
         s = GPUScheduler(simultaneous_jobs_per_gpu=3, executor=InProcessExecutor())
@@ -120,7 +124,9 @@ def test_no_gpu_runs_on_cpu_slots_with_one_warning(fake_gpus: Any, caplog: pytes
     assert GPUScheduler(cpu_slots=2, executor=InProcessExecutor()).num_slots == 2
 
 
-def test_max_gpus_zero_asks_for_cpu_without_warning(fake_gpus: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_max_gpus_zero_asks_for_cpu_without_warning(
+    fake_gpus: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="runner"):
         s = GPUScheduler(max_gpus=0, cpu_slots=4, executor=InProcessExecutor())
     assert s.devices == [CPU_DEVICE] and s.num_slots == 4

@@ -1,6 +1,6 @@
 """A driver for the Ctrl-C tests: three hanging jobs (with grandchildren) on two slots.
 
-usage: python driver.py OUT_DIR   (CUDA_VISIBLE_DEVICES comes from the environment)
+usage: python driver.py OUT_DIR [GRACE_SECONDS]   (CUDA_VISIBLE_DEVICES comes from the environment)
 """
 
 import asyncio
@@ -16,10 +16,11 @@ from runner.executors.local import LocalExecutor  # noqa: E402
 from runner.scheduler import GPUScheduler  # noqa: E402
 
 out = sys.argv[1]
+grace = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
 
 
 async def main() -> list:
-    async with GPUScheduler(executor=LocalExecutor(grace_period=1.0)) as scheduler:
+    async with GPUScheduler(executor=LocalExecutor(grace_period=grace)) as scheduler:
         jobs = [
             HangJob(os.path.join(out, "obeys")),
             HangJob(os.path.join(out, "ignores"), ignore_term=True),

@@ -23,7 +23,9 @@ def square(config: Config) -> dict:
 
 async def main() -> list:
     async with GPUScheduler() as scheduler:
-        jobs = [Job(run_fn=square, config=Config(x), base_dir=f"{sys.argv[1]}/x{x}") for x in (2, 3)]
+        jobs = [
+            Job(run_fn=square, config=Config(x), base_dir=f"{sys.argv[1]}/x{x}") for x in (2, 3)
+        ]
         return await asyncio.gather(*(scheduler.run_job(j) for j in jobs))
 
 

@@ -62,6 +62,8 @@ def make_configs(base_dir: str = "./results/binary_search") -> list[ExperimentBi
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    [(achieved, failed)] = run_binary_searches(make_configs(), max_gpus=4, simultaneous_jobs_per_gpu=2)
+    [(achieved, failed)] = run_binary_searches(
+        make_configs(), max_gpus=4, simultaneous_jobs_per_gpu=2
+    )
     print(f"smallest num_parameters reaching 0.5: {achieved[0] if achieved else None}")
     print(f"largest failing num_parameters:      {failed[0] if failed else None}")

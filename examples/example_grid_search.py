@@ -58,6 +58,8 @@ def make_configs(root: str = "./results") -> list[ExperimentGridSearchConfig]:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     best = run_grid_searches(make_configs(), max_gpus=4, simultaneous_jobs_per_gpu=2)
-    for config, result in zip(make_configs(), best):
+    for config, result in zip(make_configs(), best, strict=True):
         size = config.base_experiment_config.num_parameters
-        print(f"num_parameters={size}: best accuracy {result.result:.4f} (seed {result.job.config.seed})")
+        print(
+            f"num_parameters={size}: best accuracy {result.result:.4f} (seed {result.job.config.seed})"
+        )

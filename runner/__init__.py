@@ -38,23 +38,65 @@ _EXPORTS: dict[str, str] = {
     "InconclusiveSearchError": "runner.errors",
     "JobCancelledError": "runner.errors",
     "MissingDependencyError": "runner.errors",
+    "SchedulerClosedError": "runner.errors",
+    "Device": "runner.devices",
+    "DeviceInfo": "runner.devices",
+    "detect_devices": "runner.devices",
+    "select_devices": "runner.devices",
+    "Executor": "runner.executors.base",
+    "LocalExecutor": "runner.executors.local",
+    "load_finished_result": "runner.job_folder",
+    "read_job_json": "runner.job_folder",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "GPUScheduler",
+    "GPUJobResult",
+    "Job",
+    "run_grid_searches",
+    "run_grid_search",
+    "run_binary_searches",
+    "run_binary_search",
+    "BinarySearchResult",
+    "GridSearchConfig",
+    "BinarySearchConfig",
+    "BaseExperimentConfig",
+    "RunnerError",
+    "SearchConfigError",
+    "DeviceConfigError",
+    "InconclusiveSearchError",
+    "JobCancelledError",
+    "MissingDependencyError",
+    "SchedulerClosedError",
+    "Device",
+    "DeviceInfo",
+    "detect_devices",
+    "select_devices",
+    "Executor",
+    "LocalExecutor",
+    "load_finished_result",
+    "read_job_json",
+]
 
 if TYPE_CHECKING:
     from runner.binary_search import BinarySearchResult, run_binary_search, run_binary_searches
     from runner.configs.base_experiment_config import BaseExperimentConfig
     from runner.configs.search_configs import BinarySearchConfig, GridSearchConfig
+    from runner.devices import Device, DeviceInfo, detect_devices, select_devices
     from runner.errors import (
         DeviceConfigError,
         InconclusiveSearchError,
         JobCancelledError,
         MissingDependencyError,
         RunnerError,
+        SchedulerClosedError,
         SearchConfigError,
     )
+    from runner.executors.base import Executor
+    from runner.executors.local import LocalExecutor
     from runner.grid_search import run_grid_search, run_grid_searches
+    from runner.job_folder import load_finished_result, read_job_json
     from runner.jobs import Job
     from runner.scheduler import GPUJobResult, GPUScheduler
 

@@ -136,6 +136,8 @@ class _BinaryRun:
         self.space = self._space()
         self.points_per_round = self._parallel_points()
         self._check_folders()
+        self._history: list[dict[str, Any]] = []
+        self._told_about_reuse = False
         self.status = SearchStatus(
             kind="binary_search",
             name=self.name,
@@ -157,8 +159,11 @@ class _BinaryRun:
         if not (_is_number(lo) and _is_number(hi)) or not all(map(math.isfinite, (lo, hi))):
             raise self._fail(f"range={bounds!r} must hold two finite numbers")
         if not lo < hi:
-            raise self._fail(f"range={bounds!r} is empty: lo must be below hi, e.g. range=({hi}, {lo})"
-                             if lo > hi else f"range={bounds!r} is empty: lo must be below hi")
+            raise self._fail(
+                f"range={bounds!r} is empty: lo must be below hi, e.g. range=({hi}, {lo})"
+                if lo > hi
+                else f"range={bounds!r} is empty: lo must be below hi"
+            )
         precision = config.precision
         if not _is_number(precision) or not precision > 0 or not math.isfinite(precision):
             raise self._fail(f"precision={precision!r} must be a positive number")
@@ -205,7 +210,9 @@ class _BinaryRun:
 
     # -- running ----------------------------------------------------------------------
 
-    def _summary(self, search: Bisection, status: str, started: float, **extra: Any) -> dict[str, Any]:
+    def _summary(
+        self, search: Bisection, status: str, started: float, **extra: Any
+    ) -> dict[str, Any]:
         achieved, failed = search.achieved, search.failed
         return {
             "kind": "binary_search",
@@ -219,8 +226,12 @@ class _BinaryRun:
             "scale": self.config.scale,
             "interval": list(search.interval),
             "rounds": search.rounds,
-            "achieved": None if achieved is None else {"value": achieved[0], "result": json_summary(achieved[1])},
-            "failed": None if failed is None else {"value": failed[0], "result": json_summary(failed[1])},
+            "achieved": None
+            if achieved is None
+            else {"value": achieved[0], "result": json_summary(achieved[1])},
+            "failed": None
+            if failed is None
+            else {"value": failed[0], "result": json_summary(failed[1])},
             "points": self._history,
             "started": started,
             **extra,
@@ -241,7 +252,9 @@ class _BinaryRun:
         if success is None:
             logger.warning(
                 "%s: %s=%r is inconclusive (agg_results returned success=None); running it once more",
-                self.name, self.config.prop, value,
+                self.name,
+                self.config.prop,
+                value,
             )
             results = await run_jobs(jobs, scheduler, resume=False, status=self.status)
             success, result = self._aggregate(value, results)
@@ -274,8 +287,10 @@ class _BinaryRun:
                 ) from exc
         return success, result
 
-    async def run(self, scheduler: GPUScheduler, share: _SlotShare, *, resume: bool) -> BinarySearchResult:
-        self._history: list[dict[str, Any]] = []
+    async def run(
+        self, scheduler: GPUScheduler, share: _SlotShare, *, resume: bool
+    ) -> BinarySearchResult:
+        self._history = []
         self._told_about_reuse = False
         search = Bisection(self.space)
         started = time.time()
@@ -287,15 +302,15 @@ class _BinaryRun:
         try:
             while not search.done:
                 m = self.points_per_round or share.points_per_round(jobs_per_point)
-                self.status.expected_jobs = self.status.submitted + _rounds_left(
-                    search, m
-                ) * m * jobs_per_point
+                self.status.expected_jobs = (
+                    self.status.submitted + _rounds_left(search, m) * m * jobs_per_point
+                )
                 values = search.propose(m)
                 self.status.rounds = search.rounds
                 outcomes = await asyncio.gather(
                     *(self._evaluate(v, search.rounds, scheduler, resume) for v in values)
                 )
-                for value, (success, result, _) in zip(values, outcomes):
+                for value, (success, _result, _) in zip(values, outcomes, strict=True):
                     if success is None:
                         error = (
                             f"{self.config.prop}={value!r} was inconclusive twice (agg_results "
@@ -305,17 +320,25 @@ class _BinaryRun:
                 if error is not None:
                     logger.error("%s: %s", self.name, error)
                     break
-                for value, (success, result, _) in zip(values, outcomes):
+                for value, (success, result, _) in zip(values, outcomes, strict=True):
                     search.record(value, bool(success), result)
                 self.status.interval = search.interval
                 logger.info(
                     "%s: round %d tested %s=%s -> %s; interval now %s",
-                    self.name, search.rounds, self.config.prop, values,
-                    ["success" if o[0] else "failure" for o in outcomes], search.interval,
+                    self.name,
+                    search.rounds,
+                    self.config.prop,
+                    values,
+                    ["success" if o[0] else "failure" for o in outcomes],
+                    search.interval,
                 )
                 write_summary(base_dir, self._summary(search, "running", started))
         except BaseException as exc:
-            status = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "error"
+            status = (
+                "cancelled"
+                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+                else "error"
+            )
             self.status.state, self.status.ended = status, time.time()
             write_summary(base_dir, self._summary(search, status, started, error=repr(exc)))
             raise
@@ -342,8 +365,13 @@ class _BinaryRun:
         write_summary(
             base_dir,
             self._summary(
-                search, "error" if error else "done", started,
-                timestamp=timestamp, total_time=total_time, results_file=path, error=error,
+                search,
+                "error" if error else "done",
+                started,
+                timestamp=timestamp,
+                total_time=total_time,
+                results_file=path,
+                error=error,
             ),
         )
         outcome = BinarySearchResult(search.achieved, search.failed)
@@ -355,9 +383,12 @@ class _BinaryRun:
         outcome.total_time = total_time
         logger.info(
             "%s: done in %.1f s, %d round(s): achieved %s, failed %s; results in %s",
-            self.name, total_time, search.rounds,
+            self.name,
+            total_time,
+            search.rounds,
             None if search.achieved is None else search.achieved[0],
-            None if search.failed is None else search.failed[0], path,
+            None if search.failed is None else search.failed[0],
+            path,
         )
         return outcome
 
@@ -413,7 +444,9 @@ def run_binary_searches(
     check_distinct_base_dirs([run.builder for run in runs])
 
     async def main() -> list[BinarySearchResult]:
-        async with GPUScheduler(max_gpus, simultaneous_jobs_per_gpu, executor=executor) as scheduler:
+        async with GPUScheduler(
+            max_gpus, simultaneous_jobs_per_gpu, executor=executor
+        ) as scheduler:
             share = _SlotShare(scheduler, len(runs))
             outcomes = await asyncio.gather(
                 *(run.run(scheduler, share, resume=resume) for run in runs),

@@ -78,7 +78,11 @@ class _GridRun:
             results = await run_jobs(self.jobs, scheduler, resume=resume, status=self.status)
             aggregated = self.config.agg_results(results)
         except BaseException as exc:
-            status = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "error"
+            status = (
+                "cancelled"
+                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+                else "error"
+            )
             self.status.state, self.status.ended = status, time.time()
             write_summary(base_dir, self._summary(status, started, error=repr(exc)))
             raise
@@ -110,7 +114,11 @@ class _GridRun:
         )
         logger.info(
             "%s: done in %.1f s, %d job(s), %d failed; results in %s",
-            self.builder.name, total_time, len(results), failed, path,
+            self.builder.name,
+            total_time,
+            len(results),
+            failed,
+            path,
         )
         return aggregated
 
@@ -130,9 +138,7 @@ async def run_grid_search(
     return await _GridRun(config).run(scheduler, resume=resume)
 
 
-async def _run_all(
-    runs: Sequence[_GridRun], scheduler: GPUScheduler, resume: bool
-) -> list[Any]:
+async def _run_all(runs: Sequence[_GridRun], scheduler: GPUScheduler, resume: bool) -> list[Any]:
     outcomes = await asyncio.gather(
         *(run.run(scheduler, resume=resume) for run in runs), return_exceptions=True
     )
@@ -177,7 +183,9 @@ def run_grid_searches(
     check_job_dirs_distinct([job for run in runs for job in run.jobs], "run_grid_searches")
 
     async def main() -> list[Any]:
-        async with GPUScheduler(max_gpus, simultaneous_jobs_per_gpu, executor=executor) as scheduler:
+        async with GPUScheduler(
+            max_gpus, simultaneous_jobs_per_gpu, executor=executor
+        ) as scheduler:
             return await _run_all(runs, scheduler, resume)
 
     return run_sync(main())

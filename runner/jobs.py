@@ -89,10 +89,7 @@ def config_to_dict(config: Any) -> Any:
     if callable(to_dict) and not isinstance(config, type):
         return config_to_dict(to_dict())
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return {
-            f.name: config_to_dict(getattr(config, f.name))
-            for f in dataclasses.fields(config)
-        }
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, dict):
         return {str(k): config_to_dict(v) for k, v in config.items()}
     if isinstance(config, (list, tuple)):
@@ -134,4 +131,6 @@ def expand_sweep(sweep_props: dict[str, Any]) -> list[dict[str, Any]]:
         [{}]
     """
     keys = list(sweep_props)
-    return [dict(zip(keys, values)) for values in itertools.product(*sweep_props.values())]
+    return [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*sweep_props.values())
+    ]

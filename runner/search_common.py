@@ -126,8 +126,10 @@ class PointBuilder:
             if getattr(self.config, f.name, None) is REQUIRED
         ]
         if unset:
-            raise self._fail(f"required field(s) {', '.join(unset)} not set; pass them when "
-                             f"creating {type(self.config).__name__}(...)")
+            raise self._fail(
+                f"required field(s) {', '.join(unset)} not set; pass them when "
+                f"creating {type(self.config).__name__}(...)"
+            )
 
     def _check_base_dir(self) -> str:
         base_dir = self.config.base_dir

@@ -107,8 +107,11 @@ def test_int_annotation_makes_float_range_integer(tmp_path):
 
 
 def test_inconclusive_point_is_retried_once_then_search_stops(tmp_path):
-    search, ledger = _search(tmp_path, parallel_points=1,
-                             base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="crash"))
+    search, ledger = _search(
+        tmp_path,
+        parallel_points=1,
+        base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="crash"),
+    )
     [outcome] = run_binary_searches([search], max_gpus=2)
     assert outcome.error and "inconclusive twice" in outcome.error and "width=55" in outcome.error
     assert tuple(outcome) == (None, None)
@@ -140,8 +143,9 @@ def test_validation_before_any_job(tmp_path, overrides, message):
 
 
 def test_missing_prop_is_named(tmp_path):
-    search = ToyBisect(base_dir=str(tmp_path / "b"), range=(1, 2), precision=1,
-                       base_experiment_config=ToyConfig())
+    search = ToyBisect(
+        base_dir=str(tmp_path / "b"), range=(1, 2), precision=1, base_experiment_config=ToyConfig()
+    )
     with pytest.raises(SearchConfigError, match="required field.*prop"):
         run_binary_searches([search], max_gpus=1)
 
@@ -155,8 +159,14 @@ def test_folder_without_searched_value_is_refused(tmp_path):
             config, _ = self._make(width=width, seed=seed)
             return config, f"{self.base_dir}/seed_{seed}"  # forgot the width
 
-    search = Forgetful(base_dir=str(tmp_path / "b"), prop="width", range=(10, 100), precision=1,
-                       sweep_props={"seed": [0, 1]}, base_experiment_config=ToyConfig())
+    search = Forgetful(
+        base_dir=str(tmp_path / "b"),
+        prop="width",
+        range=(10, 100),
+        precision=1,
+        sweep_props={"seed": [0, 1]},
+        base_experiment_config=ToyConfig(),
+    )
     with pytest.raises(SearchConfigError, match="both map to the experiment folder"):
         run_binary_searches([search], max_gpus=1)
 
@@ -183,8 +193,14 @@ def test_killed_search_resumes_to_same_answer_without_rerunning(tmp_path):
     assert sorted({r["width"] for r in first_run}) == [32, 37, 43, 55]
 
     open(gate, "w").close()
-    resumed = subprocess.run([*driver, "37", "resume"], env=env, stdout=subprocess.PIPE, text=True,
-                             timeout=120, check=True)
+    resumed = subprocess.run(
+        [*driver, "37", "resume"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "ANSWER 42 41" in resumed.stdout
     runs = [(r["width"], r["seed"]) for r in read_ledger(ledger)]
     for width in (55, 32, 43):  # finished before the kill: never run again

@@ -42,7 +42,9 @@ def _classic_reference(lo, hi, precision, rule, success_lower, integer):
     return lo, hi, tested
 
 
-int_ranges = st.tuples(st.integers(-500, 500), st.integers(2, 2000)).map(lambda t: (t[0], t[0] + t[1]))
+int_ranges = st.tuples(st.integers(-500, 500), st.integers(2, 2000)).map(
+    lambda t: (t[0], t[0] + t[1])
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -82,7 +84,9 @@ def test_int_parallel_answer_equals_classic(bounds, precision, threshold_offset,
     success_lower=st.booleans(),
     m=st.integers(1, 16),
 )
-def test_float_parallel_answer_equals_classic(lo, width, precision_frac, threshold_frac, success_lower, m):
+def test_float_parallel_answer_equals_classic(
+    lo, width, precision_frac, threshold_frac, success_lower, m
+):
     hi = lo + width
     precision = width * precision_frac
     threshold = lo + width * threshold_frac

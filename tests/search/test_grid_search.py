@@ -27,17 +27,26 @@ def _grid(tmp_path, name="grid", **overrides):
 
 
 def test_cross_product_in_order_with_failures_passed_to_agg(tmp_path):
-    grid, ledger = _grid(tmp_path, base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="raise"))
+    grid, ledger = _grid(
+        tmp_path, base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="raise")
+    )
     [aggregated] = run_grid_searches([grid], max_gpus=4, simultaneous_jobs_per_gpu=2)
     # odd seeds raise: failures reach agg_results, in cross-product order
     assert aggregated == [
-        (True, 10), (False, None), (True, 20), (False, None), (True, 30), (False, None)
+        (True, 10),
+        (False, None),
+        (True, 20),
+        (False, None),
+        (True, 30),
+        (False, None),
     ]
 
 
 def test_results_in_config_order_and_devices(tmp_path):
-    grids = [_grid(tmp_path, name=f"g{i}", sweep_props={"width": [i], "seed": [0, 1, 2]})[0]
-             for i in range(3)]
+    grids = [
+        _grid(tmp_path, name=f"g{i}", sweep_props={"width": [i], "seed": [0, 1, 2]})[0]
+        for i in range(3)
+    ]
     ledger = grids[0].base_experiment_config.ledger
     results = run_grid_searches(grids, max_gpus=4, simultaneous_jobs_per_gpu=1)
     assert results == [[(True, i * 10 + s) for s in range(3)] for i in range(3)]
@@ -59,7 +68,10 @@ def test_results_pickle_and_summary(tmp_path):
     assert all(isinstance(r, GPUJobResult) for r in payload["job_results"])
     summary = json.loads((base / "summary.json").read_text())
     assert summary["status"] == "done" and summary["num_jobs"] == 6
-    assert [j["point"] for j in summary["jobs"]][:2] == [{"width": 1, "seed": 0}, {"width": 1, "seed": 1}]
+    assert [j["point"] for j in summary["jobs"]][:2] == [
+        {"width": 1, "seed": 0},
+        {"width": 1, "seed": 1},
+    ]
     assert all(j["device"] in ("0", "1", 0, 1) for j in summary["jobs"])
     assert summary["jobs"][0]["result"] == {"score": 10, "passed": False}
     assert all(isinstance(j["duration"], float) for j in summary["jobs"])
@@ -68,8 +80,9 @@ def test_results_pickle_and_summary(tmp_path):
 
 
 def test_unswept_parameter_comes_from_base_config(tmp_path):
-    grid, _ = _grid(tmp_path, sweep_props={"seed": [0, 1]},
-                    base_experiment_config=ToyConfig(width=7))
+    grid, _ = _grid(
+        tmp_path, sweep_props={"seed": [0, 1]}, base_experiment_config=ToyConfig(width=7)
+    )
     [aggregated] = run_grid_searches([grid], max_gpus=1)
     assert aggregated == [(True, 70), (True, 71)]
 
@@ -77,11 +90,16 @@ def test_unswept_parameter_comes_from_base_config(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"sweep_props": {"seeds": [1]}}, r"sweep_props key 'seeds' is not a parameter.*Did you mean 'seed'"),
+        (
+            {"sweep_props": {"seeds": [1]}},
+            r"sweep_props key 'seeds' is not a parameter.*Did you mean 'seed'",
+        ),
         ({"sweep_props": {"seed": []}}, r"sweep_props\['seed'\] is empty"),
         ({"sweep_props": {"seed": 3}}, r"sweep_props\['seed'\]=3 must be a list"),
-        ({"sweep_props": {"seed": [1]}, "base_experiment_config": object()},
-         r"parameter 'width'.*given by no sweep_props key"),
+        (
+            {"sweep_props": {"seed": [1]}, "base_experiment_config": object()},
+            r"parameter 'width'.*given by no sweep_props key",
+        ),
     ],
 )
 def test_validation_before_any_job(tmp_path, overrides, message):
@@ -108,8 +126,11 @@ def test_two_points_in_one_folder_is_refused(tmp_path):
 
     from configs import pydraclass
 
-    grid = pydraclass(SameFolder)(base_dir=str(tmp_path / "g"), sweep_props={"width": [1], "seed": [0, 1]},
-                                  base_experiment_config=ToyConfig())
+    grid = pydraclass(SameFolder)(
+        base_dir=str(tmp_path / "g"),
+        sweep_props={"width": [1], "seed": [0, 1]},
+        base_experiment_config=ToyConfig(),
+    )
     with pytest.raises(SearchConfigError, match=r"both map to the experiment folder"):
         run_grid_searches([grid], max_gpus=1)
 
@@ -117,14 +138,21 @@ def test_two_points_in_one_folder_is_refused(tmp_path):
 def test_missing_methods_and_required_fields(tmp_path):
     from runner.configs.search_configs import GridSearchConfig
 
-    with pytest.raises(SearchConfigError, match="get_experiment_config_and_base_dir, run_experiment_config not defined"):
-        run_grid_searches([GridSearchConfig(base_dir=str(tmp_path), base_experiment_config=ToyConfig())])
+    with pytest.raises(
+        SearchConfigError,
+        match="get_experiment_config_and_base_dir, run_experiment_config not defined",
+    ):
+        run_grid_searches(
+            [GridSearchConfig(base_dir=str(tmp_path), base_experiment_config=ToyConfig())]
+        )
     with pytest.raises(SearchConfigError, match="required field.*base_experiment_config"):
         run_grid_searches([ToyGrid(base_dir=str(tmp_path))])
 
 
 def test_resume_reuses_finished_jobs_only(tmp_path, caplog):
-    grid, ledger = _grid(tmp_path, base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="raise"))
+    grid, ledger = _grid(
+        tmp_path, base_experiment_config=ToyConfig(ledger=str(tmp_path / "l"), mode="raise")
+    )
     ledger = str(tmp_path / "l")
     first = run_grid_searches([grid], max_gpus=2)
     assert len(read_ledger(ledger)) == 6

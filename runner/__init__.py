@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "RunnerError": "runner.errors",
     "SearchConfigError": "runner.errors",
     "DeviceConfigError": "runner.errors",
+    "ExecutorConfigError": "runner.errors",
     "InconclusiveSearchError": "runner.errors",
     "JobCancelledError": "runner.errors",
     "MissingDependencyError": "runner.errors",
@@ -65,6 +66,7 @@ __all__ = [
     "RunnerError",
     "SearchConfigError",
     "DeviceConfigError",
+    "ExecutorConfigError",
     "InconclusiveSearchError",
     "JobCancelledError",
     "MissingDependencyError",
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
     from runner.devices import Device, DeviceInfo, detect_devices, select_devices
     from runner.errors import (
         DeviceConfigError,
+        ExecutorConfigError,
         InconclusiveSearchError,
         JobCancelledError,
         MissingDependencyError,

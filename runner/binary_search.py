@@ -23,7 +23,7 @@ from runner._sync import run_sync
 from runner.bisection import Bisection, BisectionSpace
 from runner.configs.search_configs import BinarySearchConfig
 from runner.errors import InconclusiveSearchError, SearchConfigError
-from runner.executors.base import Executor
+from runner.executors import Executor
 from runner.scheduler import GPUJobResult, GPUScheduler
 from runner.search_common import (
     PointBuilder,
@@ -414,7 +414,7 @@ def run_binary_searches(
     simultaneous_jobs_per_gpu: int | None = None,
     *,
     resume: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
 ) -> list[BinarySearchResult]:
     """Run binary searches concurrently on one shared scheduler.
 
@@ -429,7 +429,8 @@ def run_binary_searches(
         max_gpus: devices to use at most (default: all visible; 0: CPU slots).
         simultaneous_jobs_per_gpu: jobs sharing one device (default 1).
         resume: reuse every job whose folder holds a successful result for the same config.
-        executor: how jobs run (default: a local process per job).
+        executor: how jobs run: an Executor, or "local" (the default: a process per job),
+            "ray" or "slurm".
 
     Returns:
         One ``(achieved_results, failed_results)`` per config, in order: each the

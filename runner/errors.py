@@ -9,6 +9,7 @@ __all__ = [
     "RunnerError",
     "SearchConfigError",
     "DeviceConfigError",
+    "ExecutorConfigError",
     "InconclusiveSearchError",
     "JobCancelledError",
     "MissingDependencyError",
@@ -26,6 +27,10 @@ class SearchConfigError(RunnerError, ValueError):
 
 class DeviceConfigError(RunnerError, ValueError):
     """A device or slot option (max_gpus, simultaneous_jobs_per_gpu, ...) is invalid."""
+
+
+class ExecutorConfigError(RunnerError, ValueError):
+    """An executor name or executor option is invalid."""
 
 
 class InconclusiveSearchError(RunnerError):

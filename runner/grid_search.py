@@ -15,7 +15,7 @@ from typing import Any
 
 from runner._sync import run_sync
 from runner.configs.search_configs import GridSearchConfig
-from runner.executors.base import Executor
+from runner.executors import Executor
 from runner.scheduler import GPUScheduler
 from runner.search_common import (
     PointBuilder,
@@ -156,7 +156,7 @@ def run_grid_searches(
     simultaneous_jobs_per_gpu: int | None = None,
     *,
     resume: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
 ) -> list[Any]:
     """Run grid searches concurrently on one shared scheduler; return their aggregated results.
 
@@ -168,7 +168,8 @@ def run_grid_searches(
         max_gpus: devices to use at most (default: all visible; 0: CPU slots).
         simultaneous_jobs_per_gpu: jobs sharing one device (default 1).
         resume: reuse every job whose folder holds a successful result for the same config.
-        executor: how jobs run (default: a local process per job).
+        executor: how jobs run: an Executor, or "local" (the default: a process per job),
+            "ray" or "slurm".
 
     Returns:
         ``[config.agg_results(results) for config in configs]``, in order.

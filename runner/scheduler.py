@@ -110,8 +110,9 @@ class GPUScheduler:
     Args:
         max_gpus: Use at most this many devices (None: all found; 0: CPU only).
         simultaneous_jobs_per_gpu: Jobs per device at once (None means 1).
-        executor: Runs one attempt of a job on a slot; default
-            :class:`runner.executors.local.LocalExecutor` (a process per job).
+        executor: Runs one attempt of a job on a slot: an Executor, or a name ("local",
+            "ray", "slurm"); default :class:`runner.executors.local.LocalExecutor`
+            (a process per job).
         skip_busy_gpus: Leave out GPUs that other processes already use (NVML memory check).
         busy_memory_threshold_mib: Memory in use above which a GPU counts as busy.
         cpu_slots: Slots when running on CPU.
@@ -134,7 +135,7 @@ class GPUScheduler:
         max_gpus: int | None = None,
         simultaneous_jobs_per_gpu: int | None = 1,
         *,
-        executor: Executor | None = None,
+        executor: Executor | str | None = None,
         skip_busy_gpus: bool = False,
         busy_memory_threshold_mib: int = DEFAULT_BUSY_MEMORY_THRESHOLD_MIB,
         cpu_slots: int | None = None,
@@ -187,11 +188,9 @@ class GPUScheduler:
                     self._slots_per_device,
                 )
 
-        if executor is None:
-            from runner.executors.local import LocalExecutor
+        from runner.executors import LocalExecutor, resolve_executor
 
-            executor = LocalExecutor()
-        self._executor: Executor = executor
+        self._executor: Executor = resolve_executor(executor) or LocalExecutor()
 
         self._running = [0] * len(self._devices)
         self._free = len(self._devices) * self._slots_per_device

@@ -10,14 +10,13 @@ or one that crashed.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
 import time
 from typing import Any
 
 import cloudpickle
+
+from runner.job_folder import atomic_write_bytes, atomic_write_json, error_summary, result_summary
 
 __all__ = [
     "SUMMARY_FILE",
@@ -29,28 +28,11 @@ __all__ = [
 ]
 
 SUMMARY_FILE = "summary.json"
-_MAX_REPR = 200
 
 
 def new_timestamp() -> str:
-    """A sortable timestamp for results file names, e.g. ``20261124-101530``."""
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """A sortable timestamp for results file names, e.g. ``20261124_101530``."""
+    return time.strftime("%Y%m%d_%H%M%S")
 
 
 def write_results_pickle(base_dir: str, kind: str, timestamp: str, payload: dict[str, Any]) -> str:
@@ -64,42 +46,29 @@ def write_results_pickle(base_dir: str, kind: str, timestamp: str, payload: dict
     while os.path.exists(path):
         n += 1
         path = os.path.join(base_dir, f"{kind}_results_{timestamp}-{n}.pkl")
-    _atomic_write(path, cloudpickle.dumps(payload))
+    os.makedirs(base_dir, exist_ok=True)
+    atomic_write_bytes(path, cloudpickle.dumps(payload))
     return path
 
 
 def write_summary(base_dir: str, summary: dict[str, Any]) -> str:
     """Write ``{base_dir}/summary.json`` atomically; return its path."""
     path = os.path.join(base_dir, SUMMARY_FILE)
-    _atomic_write(path, (json.dumps(summary, indent=2, default=repr) + "\n").encode())
+    os.makedirs(base_dir, exist_ok=True)
+    atomic_write_json(path, summary)
     return path
 
 
-def json_summary(value: Any, *, depth: int = 0) -> Any:
-    """A JSON-able view of a result: numbers, strings and small containers as they are.
+def json_summary(value: Any) -> Any:
+    """A JSON-able view of a result; a ``GPUJobResult`` is summarised by its ``result``.
 
-    A ``GPUJobResult`` is summarised by its ``result``; anything else becomes a
-    truncated ``repr``, so the summary never needs unpickling and never fails.
+    Never needs unpickling to read and never fails (see ``job_folder.result_summary``).
     """
     from runner.scheduler import GPUJobResult
 
     if isinstance(value, GPUJobResult):
-        return json_summary(value.result, depth=depth)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value if not isinstance(value, str) or len(value) <= _MAX_REPR else value[:_MAX_REPR]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        try:
-            return json_summary(value.item(), depth=depth)
-        except (TypeError, ValueError):
-            pass
-    if depth < 2 and isinstance(value, (list, tuple)) and len(value) <= 32:
-        return [json_summary(v, depth=depth + 1) for v in value]
-    if depth < 2 and isinstance(value, dict) and len(value) <= 32:
-        return {str(k): json_summary(v, depth=depth + 1) for k, v in value.items()}
-    text = repr(value)
-    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
+        value = value.result
+    return result_summary(value)
 
 
 def job_summary(result: Any) -> dict[str, Any]:
@@ -111,15 +80,8 @@ def job_summary(result: Any) -> dict[str, Any]:
         "status": getattr(result, "status", "ok" if result.success else "error"),
         "success": result.success,
         "result": json_summary(result.result) if result.success else None,
-        "error": _last_line(result.error),
+        "error": error_summary(result.error),
         "duration": getattr(result, "duration", None),
         "device": result.gpu_id,
         "reused": getattr(result, "reused", False),
     }
-
-
-def _last_line(error: str | None) -> str | None:
-    if not error:
-        return None
-    lines = [line for line in error.strip().splitlines() if line.strip()]
-    return lines[-1][:_MAX_REPR] if lines else None

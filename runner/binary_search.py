@@ -24,6 +24,7 @@ from runner.bisection import Bisection, BisectionSpace
 from runner.configs.search_configs import BinarySearchConfig
 from runner.errors import InconclusiveSearchError, SearchConfigError
 from runner.executors import Executor
+from runner.progress import watch
 from runner.scheduler import GPUJobResult, GPUScheduler
 from runner.search_common import (
     PointBuilder,
@@ -415,6 +416,7 @@ def run_binary_searches(
     *,
     resume: bool = False,
     executor: Executor | str | None = None,
+    progress: bool | None = None,
 ) -> list[BinarySearchResult]:
     """Run binary searches concurrently on one shared scheduler.
 
@@ -431,6 +433,9 @@ def run_binary_searches(
         resume: reuse every job whose folder holds a successful result for the same config.
         executor: how jobs run: an Executor, or "local" (the default: a process per job),
             "ray" or "slurm".
+        progress: show live progress (None, the default, and True: a live table on a
+            terminal, plain lines on stderr otherwise; False: nothing). See
+            :mod:`runner.progress`.
 
     Returns:
         One ``(achieved_results, failed_results)`` per config, in order: each the
@@ -449,9 +454,14 @@ def run_binary_searches(
             max_gpus, simultaneous_jobs_per_gpu, executor=executor
         ) as scheduler:
             share = _SlotShare(scheduler, len(runs))
-            outcomes = await asyncio.gather(
-                *(run.run(scheduler, share, resume=resume) for run in runs),
-                return_exceptions=True,
+            outcomes = await watch(
+                asyncio.gather(
+                    *(run.run(scheduler, share, resume=resume) for run in runs),
+                    return_exceptions=True,
+                ),
+                [run.status for run in runs],
+                scheduler,
+                progress=progress,
             )
         # One search's bug must not discard the others' results: all finish and save first.
         for outcome in outcomes:

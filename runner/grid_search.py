@@ -16,6 +16,7 @@ from typing import Any
 from runner._sync import run_sync
 from runner.configs.search_configs import GridSearchConfig
 from runner.executors import Executor
+from runner.progress import watch
 from runner.scheduler import GPUScheduler
 from runner.search_common import (
     PointBuilder,
@@ -157,6 +158,7 @@ def run_grid_searches(
     *,
     resume: bool = False,
     executor: Executor | str | None = None,
+    progress: bool | None = None,
 ) -> list[Any]:
     """Run grid searches concurrently on one shared scheduler; return their aggregated results.
 
@@ -170,6 +172,9 @@ def run_grid_searches(
         resume: reuse every job whose folder holds a successful result for the same config.
         executor: how jobs run: an Executor, or "local" (the default: a process per job),
             "ray" or "slurm".
+        progress: show live progress (None, the default, and True: a live table on a
+            terminal, plain lines on stderr otherwise; False: nothing). See
+            :mod:`runner.progress`.
 
     Returns:
         ``[config.agg_results(results) for config in configs]``, in order.
@@ -187,6 +192,11 @@ def run_grid_searches(
         async with GPUScheduler(
             max_gpus, simultaneous_jobs_per_gpu, executor=executor
         ) as scheduler:
-            return await _run_all(runs, scheduler, resume)
+            return await watch(
+                _run_all(runs, scheduler, resume),
+                [run.status for run in runs],
+                scheduler,
+                progress=progress,
+            )
 
     return run_sync(main())

@@ -102,15 +102,20 @@ def atomic_write_bytes(path: str, data: bytes, *, fsync: bool = True) -> None:
         raise
 
 
-def atomic_write_json(path: str, obj: Any) -> None:
+def atomic_write_json(path: str, obj: Any, *, fsync: bool = True) -> None:
     """Atomically write ``obj`` as indented JSON (non-JSON values fall back to their repr)."""
     text = json.dumps(obj, indent=2, sort_keys=False, default=repr, allow_nan=True)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, (text + "\n").encode(), fsync=fsync)
 
 
-def write_job_json(job_dir: str, record: dict[str, Any]) -> None:
-    """Atomically replace ``<job_dir>/job.json`` with ``record``."""
-    atomic_write_json(os.path.join(job_dir, JOB_JSON), record)
+def write_job_json(job_dir: str, record: dict[str, Any], *, fsync: bool = True) -> None:
+    """Atomically replace ``<job_dir>/job.json`` with ``record``.
+
+    ``fsync=False`` keeps the write atomic for readers and against a crash of the
+    process, not against a power loss: for records a resume does not trust anyway
+    ("running"), or whose flush to disk the caller does off the event loop.
+    """
+    atomic_write_json(os.path.join(job_dir, JOB_JSON), record, fsync=fsync)
 
 
 def read_job_json(job_dir: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from runner.devices import (
@@ -112,7 +113,8 @@ class GPUScheduler:
         simultaneous_jobs_per_gpu: Jobs per device at once (None means 1).
         executor: Runs one attempt of a job on a slot: an Executor, or a name ("local",
             "ray", "slurm"); default :class:`runner.executors.local.LocalExecutor`
-            (a process per job).
+            (a process per job). Ray and Slurm size the slots from the cluster instead
+            of this machine's GPUs (``Executor.plan_slots``; see their modules).
         skip_busy_gpus: Leave out GPUs that other processes already use (NVML memory check).
         busy_memory_threshold_mib: Memory in use above which a GPU counts as busy.
         cpu_slots: Slots when running on CPU.
@@ -156,11 +158,21 @@ class GPUScheduler:
             )
         per_gpu = 1 if simultaneous_jobs_per_gpu is None else simultaneous_jobs_per_gpu
 
-        info = select_devices(
-            max_gpus=max_gpus,
-            skip_busy_gpus=skip_busy_gpus,
-            busy_memory_threshold_mib=busy_memory_threshold_mib,
-        )
+        from runner.executors import LocalExecutor, resolve_executor
+
+        self._executor: Executor = resolve_executor(executor) or LocalExecutor()
+        # Cluster executors (Ray, Slurm) size the slots from the cluster's resources, not
+        # from this machine's GPUs; the local executor answers None.
+        plan = self._executor.plan_slots(max_gpus=max_gpus, simultaneous_jobs_per_gpu=per_gpu)
+        if plan is not None:
+            info = DeviceInfo(devices=plan.devices, source=plan.source, reason=plan.reason)
+            per_gpu = plan.slots_per_device
+        else:
+            info = select_devices(
+                max_gpus=max_gpus,
+                skip_busy_gpus=skip_busy_gpus,
+                busy_memory_threshold_mib=busy_memory_threshold_mib,
+            )
         self._device_info: DeviceInfo = info
         if info.devices:
             self._devices: list[Device] = list(info.devices)
@@ -188,10 +200,6 @@ class GPUScheduler:
                     self._slots_per_device,
                 )
 
-        from runner.executors import LocalExecutor, resolve_executor
-
-        self._executor: Executor = resolve_executor(executor) or LocalExecutor()
-
         self._running = [0] * len(self._devices)
         self._free = len(self._devices) * self._slots_per_device
         # Waiters are futures resolved with a device index (or None: shut down). A waiter
@@ -199,6 +207,8 @@ class GPUScheduler:
         self._waiters: collections.deque[asyncio.Future[int | None]] = collections.deque()
         self._num_waiting = 0
         self._executing: set[asyncio.Task[GPUJobResult]] = set()
+        # (job, device, start time) of each executing job, for the progress display.
+        self._started: dict[asyncio.Task[GPUJobResult], tuple[Any, Device, float]] = {}
         self._shutdown_cancelled: set[asyncio.Task[GPUJobResult]] = set()
         self._cancel_requested: set[asyncio.Task[GPUJobResult]] = set()
         self._closed = False
@@ -244,6 +254,11 @@ class GPUScheduler:
     def num_waiting(self) -> int:
         """Jobs queued for a slot."""
         return self._num_waiting
+
+    @property
+    def running_jobs(self) -> list[tuple[Any, Device, float]]:
+        """``(job, device, start time)`` of each job holding a slot, oldest first (read-only)."""
+        return sorted(self._started.values(), key=lambda entry: entry[2])
 
     # -- slots -----------------------------------------------------------------------
 
@@ -316,6 +331,7 @@ class GPUScheduler:
             device = self._devices[idx]
             inner = asyncio.ensure_future(self._run_attempts(job, device))
             self._executing.add(inner)
+            self._started[inner] = (job, device, time.time())
             try:
                 # The shield lets us cancel `inner` exactly once, whoever asks first (this
                 # caller or shutdown()): a second cancel would cut the executor's grace period.
@@ -330,6 +346,7 @@ class GPUScheduler:
                     )
                 raise
             finally:
+                self._started.pop(inner, None)
                 self._executing.discard(inner)
                 self._shutdown_cancelled.discard(inner)
                 self._cancel_requested.discard(inner)

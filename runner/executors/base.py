@@ -19,13 +19,29 @@ Contract for :meth:`Executor.execute`:
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.devices import Device
     from runner.scheduler import GPUJobResult
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "SlotPlan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotPlan:
+    """The slots a cluster executor offers the scheduler: ``devices`` x ``slots_per_device``.
+
+    An empty ``devices`` means CPU slots (``slots_per_device`` of them unless the
+    scheduler's ``cpu_slots`` says otherwise). ``source`` and ``reason`` say where the
+    numbers came from, as :class:`runner.devices.DeviceInfo` does.
+    """
+
+    devices: tuple[Device, ...]
+    slots_per_device: int
+    source: str
+    reason: str
 
 
 class Executor(abc.ABC):
@@ -44,6 +60,17 @@ class Executor(abc.ABC):
         Raises:
             asyncio.CancelledError: After killing the job, when the caller was cancelled.
         """
+
+    def plan_slots(
+        self, *, max_gpus: int | None, simultaneous_jobs_per_gpu: int
+    ) -> SlotPlan | None:
+        """The slots to schedule on, when they come from a cluster rather than this machine.
+
+        Called once by the scheduler at construction. ``None`` (the default) means "this
+        machine's GPUs" (:func:`runner.devices.select_devices`); Ray and Slurm answer
+        from the cluster's resources.
+        """
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release the executor's resources (called by ``GPUScheduler.shutdown``)."""

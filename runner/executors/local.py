@@ -8,13 +8,24 @@ the file-descriptor level (so C-level output lands there too).
 
 Waiting costs no thread: the child's exit is watched with a pidfd registered on
 the event loop (Linux >= 5.3). Elsewhere a thread waits per *running* job.
-Spawning is isolated in :class:`ProcessLauncher` so a fork server can replace it.
+
+Two ways to start the child (``start_method``):
+
+* ``"forkserver"`` (the default on Linux): a fork server (:mod:`runner._forkserver`),
+  itself a fresh interpreter started once per executor that has imported the
+  worker side of Runner (never torch, never the user's modules), forks a clean
+  child per job. A fork costs a few milliseconds of CPU; a new interpreter tens.
+  If the server dies, the executor logs a warning and spawns from then on; jobs
+  running at that moment are still watched and their results collected.
+* ``"spawn"``: ``python -m runner._worker <job dir>``, a fresh interpreter per job
+  (:class:`ProcessLauncher`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -23,14 +34,15 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
 import cloudpickle
 
-from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
+from runner._worker import ATTEMPT_ENV, EXIT_JOB_FAILED, EXIT_OK, SYS_PATH_ENV
 from runner.devices import Device
 from runner.executors.base import Executor
 from runner.job_folder import (
+    JOB_JSON,
     JOB_PKL,
     RESULT_PKL,
     atomic_write_bytes,
@@ -43,12 +55,25 @@ from runner.job_folder import (
 from runner.jobs import job_dir_of
 from runner.scheduler import GPUJobResult
 
-__all__ = ["DEFAULT_GRACE_PERIOD", "LocalExecutor", "ProcessLauncher", "WorkerProcess"]
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "START_METHODS",
+    "ForkServerLauncher",
+    "LocalExecutor",
+    "ProcessLauncher",
+    "WorkerProcess",
+]
 
 logger = logging.getLogger("runner")
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 DEFAULT_GRACE_PERIOD = 5.0
+
+#: How a job's process starts: forked by the fork server, or a fresh interpreter.
+START_METHODS = ("forkserver", "spawn")
+StartMethod = Literal["forkserver", "spawn"]
+#: Environment variable naming the default start method ("forkserver" or "spawn").
+START_METHOD_ENV = "RUNNER_START_METHOD"
 
 _HOST = socket.gethostname()
 _TAIL_BYTES = 16384
@@ -120,6 +145,306 @@ class ProcessLauncher:
         )
         return WorkerProcess(popen, asyncio.get_running_loop())
 
+    async def aclose(self) -> None:
+        """Release what the launcher holds (nothing, for plain spawning)."""
+        return None
+
+
+class _ForkedWorker(WorkerProcess):
+    """A worker forked by the fork server: the server reaps it and reports its return code.
+
+    ``status_lost`` is True when the server died first: the child, orphaned, was then
+    watched through a pidfd until it exited, and its exit status could not be known.
+    """
+
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:  # noqa: D107
+        # No Popen: the server, not this process, is the child's parent.
+        self.pid = pid
+        self._loop = loop
+        self.exited = loop.create_future()
+        self._pidfd = None
+        self.status_lost = False
+
+    def _set_exit(self, rc: int) -> None:
+        if not self.exited.done():
+            self.exited.set_result(rc)
+
+    def _orphaned(self) -> None:
+        """The server died: wait for the child itself (pidfd works on a non-child), status unknown."""
+        self.status_lost = True
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # already gone (or no pidfd): report it ended
+            self._set_exit(0)
+            return
+        self._loop.add_reader(self._pidfd, self._on_orphan_exit)
+
+    def _on_orphan_exit(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._set_exit(0)
+
+
+class _ServerGone(Exception):
+    """The fork server died or refused a request: the launch falls back to spawning."""
+
+
+class _ForkServer:
+    """The driver's side of one fork server process, bound to one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        env[SYS_PATH_ENV] = json.dumps(sys.path)  # the server imports Runner from where we did
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "runner._forkserver", str(child_sock.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=_server_env(env),
+                pass_fds=[child_sock.fileno()],
+                start_new_session=True,  # a terminal's Ctrl-C is the driver's to handle
+            )
+        except BaseException:
+            parent_sock.close()
+            raise
+        finally:
+            child_sock.close()
+        self.sock = parent_sock
+        self.sock.setblocking(False)
+        #: PYTHON* variables the server started with: a job whose env differs is spawned.
+        self.python_env = _python_env(env)
+        self._ids = itertools.count(1)
+        self._launching: dict[int, asyncio.Future[Any]] = {}
+        self._workers: dict[int, _ForkedWorker] = {}
+        self.alive = True
+        loop.add_reader(self.sock.fileno(), self._on_readable)
+        logger.debug("Started the fork server, pid %d", self.popen.pid)
+
+    async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> _ForkedWorker:
+        if not self.alive:
+            raise _ServerGone("the fork server is not running")
+        request_id = next(self._ids)
+        message = json.dumps(
+            {"id": request_id, "job_dir": job_dir, "cwd": os.getcwd(), "env": env}
+        ).encode()
+        future: asyncio.Future[_ForkedWorker] = self.loop.create_future()
+        self._launching[request_id] = future
+        try:
+            while True:
+                try:
+                    socket.send_fds(self.sock, [message], [log_fd])
+                    break
+                except BlockingIOError:  # the server is busy forking: wait for room
+                    writable = self.loop.create_future()
+                    self.loop.add_writer(self.sock.fileno(), writable.set_result, None)
+                    try:
+                        await writable
+                    finally:
+                        self.loop.remove_writer(self.sock.fileno())
+                except OSError as exc:
+                    self._died(f"sending a request failed: {exc}")
+                    raise _ServerGone(str(exc)) from exc
+            return await future
+        finally:
+            self._launching.pop(request_id, None)
+
+    async def ping(self) -> None:
+        """Wait until the server has done its imports and answers."""
+        if not self.alive:
+            raise _ServerGone("the fork server is not running")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._launching[request_id] = future
+        try:
+            self.sock.send(json.dumps({"id": request_id, "ping": True}).encode())
+            await future
+        except OSError as exc:
+            self._died(f"sending a request failed: {exc}")
+            raise _ServerGone(str(exc)) from exc
+        finally:
+            self._launching.pop(request_id, None)
+
+    def _on_readable(self) -> None:
+        while self.alive:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._died(f"reading from it failed: {exc}")
+                return
+            if not data:
+                self._died("it closed its socket")
+                return
+            self._handle(json.loads(data))
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        if "rc" in message:
+            worker = self._workers.pop(message["pid"], None)
+            if worker is not None:
+                worker._set_exit(int(message["rc"]))
+            return
+        future = self._launching.get(message["id"])
+        if "pong" in message:
+            if future is not None and not future.done():
+                future.set_result(None)
+            return
+        if "error" in message:
+            if future is not None and not future.done():
+                future.set_exception(_ServerGone(message["error"]))
+            return
+        # Registered here, not in launch(): the exit report may follow in this same read.
+        worker = _ForkedWorker(int(message["pid"]), self.loop)
+        self._workers[worker.pid] = worker
+        if future is not None and not future.done():
+            future.set_result(worker)
+        else:  # the launch was cancelled meanwhile: the job must not run unwatched
+            worker.signal_group(signal.SIGKILL)
+
+    def _died(self, why: str) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        rc = self.popen.poll()
+        logger.warning(
+            "The fork server (pid %d) is gone (%s; exit status %s): starting each job in a "
+            "fresh interpreter from now on. Jobs already running are still watched.",
+            self.popen.pid,
+            why,
+            rc,
+        )
+        self._close_socket()
+        for future in self._launching.values():
+            if not future.done():
+                future.set_exception(_ServerGone(why))
+        for worker in self._workers.values():
+            worker._orphaned()
+        self._workers.clear()
+
+    def _close_socket(self) -> None:
+        with contextlib.suppress(Exception):
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    async def aclose(self) -> None:
+        """Hang up (the server then exits) and reap it."""
+        if self.alive:
+            self.alive = False
+            self._close_socket()
+        server = WorkerProcess(self.popen, self.loop)
+        done, _ = await asyncio.wait({server.exited}, timeout=5.0)
+        if not done:
+            self.popen.kill()
+            await asyncio.wait({server.exited})
+
+
+_HANDLED_PYTHON_ENV = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+
+
+def _python_env(env: dict[str, str]) -> dict[str, str]:
+    # Variables the interpreter reads only at start-up: a forked child keeps the server's.
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in _HANDLED_PYTHON_ENV}
+
+
+def _server_env(env: dict[str, str]) -> dict[str, str]:
+    # Nothing in the server may touch a GPU; its children get their own env anyway.
+    return {**env, "CUDA_VISIBLE_DEVICES": ""}
+
+
+def forkserver_available() -> bool:
+    """Whether this platform can run the fork server (Linux: fork, SEQPACKET, SCM_RIGHTS)."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and hasattr(socket, "send_fds")
+        and hasattr(socket, "SOCK_SEQPACKET")
+    )
+
+
+class ForkServerLauncher(ProcessLauncher):
+    """Forks each worker from a fork server started on first use; spawns when it can't.
+
+    The server is started lazily, once per event loop (``asyncio.run`` twice gets two
+    servers, the first hung up). A job spawns instead of forking when its environment
+    changes a ``PYTHON*`` variable the interpreter only reads at start-up, and for
+    good once the server has died (with a warning).
+    """
+
+    def __init__(self) -> None:
+        self._server: _ForkServer | None = None
+        self._broken = False
+        self._spawn = ProcessLauncher()
+
+    async def start(self) -> None:
+        """Start the fork server now, and wait until it is ready (else the first launch does)."""
+        server = self._current_server()
+        if server is not None:
+            try:
+                await server.ping()
+            except _ServerGone:
+                self._broken = True
+
+    async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> WorkerProcess:
+        """Fork the worker for ``job_dir`` from the server (spawn it if the server is gone)."""
+        server = self._current_server()
+        if server is not None and _python_env(env) == server.python_env:
+            try:
+                return await server.launch(job_dir, env=env, log_fd=log_fd)
+            except _ServerGone as exc:
+                self._broken = True
+                logger.debug("Spawning %s: %s", job_dir, exc)
+        return await self._spawn.launch(job_dir, env=env, log_fd=log_fd)
+
+    def _current_server(self) -> _ForkServer | None:
+        """This loop's server, started if need be; None once it has died (then we spawn)."""
+        loop = asyncio.get_running_loop()
+        server = self._server
+        if server is not None and server.loop is loop and not server.alive:
+            self._broken = True  # it died (and said so, once): spawn from now on
+        if not self._broken:
+            if server is None or server.loop is not loop:
+                if server is not None and server.alive:
+                    server._close_socket()  # a previous loop's server: hang up, it exits
+                    server.alive = False
+                try:
+                    server = self._server = _ForkServer(loop)
+                except OSError as exc:
+                    self._broken = True
+                    logger.warning(
+                        "Could not start the fork server (%s); starting each job in a fresh "
+                        "interpreter instead.",
+                        exc,
+                    )
+                    server = None
+            return server
+        return None
+
+    async def aclose(self) -> None:
+        """Stop the fork server, if one runs."""
+        server, self._server = self._server, None
+        if server is not None and server.loop is asyncio.get_running_loop():
+            await server.aclose()
+
+
+def _fsync_paths(job_dir: str) -> None:
+    """Flush a finished job's result.pkl and job.json to disk (the worker does not fsync)."""
+    for name in (RESULT_PKL, JOB_JSON):
+        path = os.path.join(job_dir, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # absent (a failed job) or removed meanwhile: nothing to flush
+            continue
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            logger.debug("fsync of %s failed: %s", path, exc)
+        finally:
+            os.close(fd)
+
 
 def _log_tail(path: str, lines: int) -> str:
     try:
@@ -146,8 +471,14 @@ class LocalExecutor(Executor):
 
     Args:
         grace_period: Seconds between SIGTERM and SIGKILL of a cancelled or timed-out job.
-        launcher: What starts the worker process (default :class:`ProcessLauncher`).
+        launcher: What starts the worker process; overrides ``start_method``.
         tail_lines: Lines of the log quoted in the error of a crash or a bad exit.
+        start_method: ``"forkserver"`` (default where available: Linux) forks each job
+            from a fork server that has pre-imported Runner's worker side;
+            ``"spawn"`` starts a fresh interpreter per job. Both give each job a new
+            process in its own session, exactly the environment built for it, and
+            the driver's ``sys.path`` and working directory. Default: the
+            ``RUNNER_START_METHOD`` environment variable, else ``"forkserver"``.
 
     Example:
         >>> import asyncio
@@ -164,6 +495,7 @@ class LocalExecutor(Executor):
         *,
         launcher: ProcessLauncher | None = None,
         tail_lines: int = 20,
+        start_method: StartMethod | None = None,
     ) -> None:
         if (
             isinstance(grace_period, bool)
@@ -173,9 +505,70 @@ class LocalExecutor(Executor):
             raise ValueError(
                 f"grace_period={grace_period!r} must be a number of seconds >= 0, e.g. 5.0"
             )
+        if start_method is not None and start_method not in START_METHODS:
+            raise ValueError(
+                f"start_method={start_method!r} is not one of {', '.join(map(repr, START_METHODS))}"
+            )
         self.grace_period = float(grace_period)
-        self.launcher = launcher or ProcessLauncher()
+        if start_method is None:
+            # RUNNER_START_METHOD picks the default without touching code (e.g. to run a
+            # test suite both ways); an explicit argument wins.
+            chosen = os.environ.get(START_METHOD_ENV, "")
+            if chosen and chosen not in START_METHODS:
+                raise ValueError(
+                    f"{START_METHOD_ENV}={chosen!r} is not one of "
+                    f"{', '.join(map(repr, START_METHODS))}"
+                )
+            start_method = chosen or ("forkserver" if forkserver_available() else "spawn")  # type: ignore[assignment]
+        method: StartMethod = "spawn" if start_method == "spawn" else "forkserver"
+        if method == "forkserver" and not forkserver_available():
+            logger.warning("start_method='forkserver' needs Linux; spawning each job instead")
+            method = "spawn"
+        self.start_method: StartMethod = method
+        start_method = method
+        if launcher is None:
+            launcher = ForkServerLauncher() if start_method == "forkserver" else ProcessLauncher()
+        self.launcher = launcher
         self.tail_lines = tail_lines
+        self._flushes: set[asyncio.Future[None]] = set()
+
+    async def start(self) -> None:
+        """Start the fork server now and wait until it is ready; optional.
+
+        Without it the first job starts the server (about 0.1 s of a fresh interpreter's
+        imports, once). Call it to pay that before timing or before a burst of jobs.
+        """
+        start = getattr(self.launcher, "start", None)
+        if start is not None:
+            await start()
+
+    async def aclose(self) -> None:
+        """Stop the fork server, if one was started, and finish the pending flushes to disk.
+
+        The scheduler's shutdown calls this.
+        """
+        loop = asyncio.get_running_loop()
+        pending = [f for f in self._flushes if f.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        aclose = getattr(self.launcher, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _write_final_record(self, job_dir: str, record: dict[str, Any]) -> None:
+        """Write job.json now (atomically), and flush it and result.pkl to disk in a thread.
+
+        An fsync on the event loop's thread stalls every slot for milliseconds (several
+        at once on a busy disk); written behind, it only costs the disk its time.
+        """
+        write_job_json(job_dir, record, fsync=False)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - execute always runs in a loop
+            return
+        future = loop.run_in_executor(None, _fsync_paths, job_dir)
+        self._flushes.add(future)
+        future.add_done_callback(self._flushes.discard)
 
     async def _terminate(self, proc: WorkerProcess) -> int:
         """SIGTERM the group, wait up to the grace period for the worker, SIGKILL the group."""
@@ -242,7 +635,7 @@ class LocalExecutor(Executor):
                 error_summary=error_summary(error),
                 **extra,
             )
-            write_job_json(job_dir, record)
+            self._write_final_record(job_dir, record)
             return GPUJobResult(
                 success=False,
                 error=error,
@@ -270,7 +663,9 @@ class LocalExecutor(Executor):
                     f"({type(exc).__name__}: {exc}); make the job, its run function and its "
                     "config picklable (no open files, locks or live connections).",
                 )
-            atomic_write_bytes(os.path.join(job_dir, JOB_PKL), data)
+            # No fsync: job.pkl only has to outlive this attempt, and a resume never reads
+            # it; an fsync here would stall the event loop (every slot) for milliseconds.
+            atomic_write_bytes(os.path.join(job_dir, JOB_PKL), data, fsync=False)
         try:
             os.unlink(os.path.join(job_dir, RESULT_PKL))  # a stale result must never be read back
         except FileNotFoundError:
@@ -287,7 +682,7 @@ class LocalExecutor(Executor):
         finally:
             os.close(log_fd)
         record["pid"] = proc.pid
-        write_job_json(job_dir, record)
+        write_job_json(job_dir, record, fsync=False)  # "running": a resume never trusts it
 
         timed_out = False
         try:
@@ -318,7 +713,24 @@ class LocalExecutor(Executor):
             raise
         rc = proc.exited.result()
         proc.signal_group(signal.SIGKILL)  # no orphans: whatever the finished job left running
+        if getattr(proc, "status_lost", False):
+            # The fork server died while this job ran: its exit status is lost with it, so
+            # the result file is the only verdict (the worker writes it before exiting).
+            try:
+                lost = read_result(job_dir)
+            except Exception:
+                lost = None
+            if lost is None:
+                return fail(
+                    "crashed",
+                    "The fork server died while this job ran, so the job's exit status is "
+                    f"unknown, and it left no result. Last lines of {out_file}:\n"
+                    f"{_log_tail(out_file, self.tail_lines)}",
+                )
+            rc = EXIT_OK if lost[0] == "ok" else EXIT_JOB_FAILED
         self._record_exit(record, rc)
+        if getattr(proc, "status_lost", False):
+            record["exit_code"] = None  # not observed
 
         if timed_out:
             return fail(
@@ -364,7 +776,7 @@ class LocalExecutor(Executor):
             duration=end - record["start_time"],
             result_summary=result_summary(value),
         )
-        write_job_json(job_dir, record)
+        self._write_final_record(job_dir, record)
         return GPUJobResult(
             success=True,
             error=None,

@@ -1,0 +1,1 @@
+"""Runner's benchmark harness: ``python -m benchmarks.run`` (see README, "Benchmarks")."""

@@ -1,0 +1,264 @@
+"""The fork server start method: same isolation and same verdicts as spawning, and its failures.
+
+Functional only: no timing is asserted (the benchmarks measure speed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import psutil
+import pytest
+from sched_helpers import pid_alive, wait_until
+from sched_jobs import FailJob, HangJob, RecordJob
+
+from runner.devices import CPU_DEVICE, Device
+from runner.executors.local import LocalExecutor, forkserver_available
+from runner.jobs import Job
+from runner.scheduler import GPUJobResult, GPUScheduler
+
+pytestmark = pytest.mark.skipif(not forkserver_available(), reason="the fork server needs Linux")
+
+METHODS = ["forkserver", "spawn"]
+
+
+def _env_probe(_: Any) -> dict[str, Any]:
+    """What the child sees: its environment, path, cwd, session and stream buffering."""
+    print("to stdout", flush=False)
+    sys.stderr.write("to stderr\n")
+    return {
+        "env": dict(os.environ),
+        "sys_path": list(sys.path),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "sid": os.getsid(0),
+        "pgid": os.getpgid(0),
+        "ppid": os.getppid(),
+        "torch_loaded": "torch" in sys.modules,
+        "argv0": os.path.basename(sys.argv[0]),
+    }
+
+
+def _leave_things_open(path: str) -> str:
+    """Leaves a buffered file unclosed and a non-daemon thread running: both must finish."""
+    f = open(path, "w")  # noqa: SIM115 - left open on purpose
+    f.write("flushed at exit\n")
+
+    def later() -> None:
+        time.sleep(0.2)
+        with open(path + ".thread", "w") as g:
+            g.write("joined\n")
+
+    threading.Thread(target=later).start()
+    return "returned"
+
+
+def _register_atexit(path: str) -> None:
+    import atexit
+
+    def write() -> None:
+        with open(path, "w") as f:
+            f.write("atexit ran\n")
+
+    atexit.register(write)
+
+
+def _run(executor: LocalExecutor, job: Any, device: Device = CPU_DEVICE) -> GPUJobResult:
+    async def main() -> GPUJobResult:
+        try:
+            return await executor.execute(job, device)
+        finally:
+            await executor.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    ("mode", "status", "exit_code", "sig"),
+    [
+        ("raise", "error", 1, None),
+        ("exit3", "error", 3, None),
+        ("segfault", "crashed", None, signal.SIGSEGV),
+        ("abort", "crashed", None, signal.SIGABRT),
+        ("sigkill", "crashed", None, signal.SIGKILL),
+    ],
+)
+def test_exit_codes_and_signals_are_exact(
+    tmp_path: Any, method: str, mode: str, status: str, exit_code: int | None, sig: int | None
+) -> None:
+    result = _run(
+        LocalExecutor(grace_period=1.0, start_method=method),  # type: ignore[arg-type]
+        FailJob(str(tmp_path / "j"), mode=mode),
+    )
+    assert not result.success
+    assert result.status == status
+    assert result.exit_code == exit_code
+    assert result.signal == sig
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_env_path_cwd_and_session_match_the_launch(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    executor = LocalExecutor(start_method=method)  # type: ignore[arg-type]
+
+    async def main() -> list[GPUJobResult]:
+        try:
+            # The server starts with the first job; later changes to the driver's env,
+            # path and cwd must still reach the next jobs.
+            first = await executor.execute(
+                Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / "a")),
+                Device(cuda_id="3"),
+            )
+            monkeypatch.setenv("RUNNER_TEST_MARKER", "later")
+            monkeypatch.delenv("HOME", raising=False)
+            monkeypatch.chdir(tmp_path)
+            monkeypatch.syspath_prepend(str(tmp_path / "extra"))
+            second = await executor.execute(
+                Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / "b")),
+                Device(cuda_id="GPU-abc"),
+            )
+            return [first, second]
+        finally:
+            await executor.aclose()
+
+    first, second = asyncio.run(main())
+    assert first.success and second.success, (first.error, second.error)
+    a, b = first.result, second.result
+    assert a["env"]["CUDA_VISIBLE_DEVICES"] == "3"
+    assert b["env"]["CUDA_VISIBLE_DEVICES"] == "GPU-abc"
+    assert b["env"]["RUNNER_TEST_MARKER"] == "later" and "HOME" not in b["env"]
+    assert "RUNNER_TEST_MARKER" not in a["env"]
+    # Exactly the launcher's environment: the parent's, plus what the executor sets.
+    expected = dict(os.environ, CUDA_VISIBLE_DEVICES="GPU-abc")
+    expected.setdefault("PYTHONUNBUFFERED", "1")
+    assert b["env"] == expected
+    assert b["cwd"] == str(tmp_path)
+    assert b["sys_path"][: len(sys.path)] == sys.path
+    for r in (a, b):
+        assert r["sid"] == r["pid"] and r["pgid"] == r["pid"]  # its own session and group
+        assert r["ppid"] != os.getpid() or method == "spawn"
+        assert not r["torch_loaded"]
+        assert r["argv0"] == "_worker.py"
+    log = open(second.out_file).read()
+    assert "to stdout" in log and "to stderr" in log
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_open_files_threads_and_atexit_finish_like_an_interpreter_exit(
+    tmp_path: Any, method: str
+) -> None:
+    path = str(tmp_path / "out.txt")
+    result = _run(
+        LocalExecutor(start_method=method),  # type: ignore[arg-type]
+        Job(run_fn=_leave_things_open, config=path, base_dir=str(tmp_path / "j")),
+    )
+    assert result.success and result.result == "returned"
+    assert open(path).read() == "flushed at exit\n"
+    assert open(path + ".thread").read() == "joined\n"
+    marker = str(tmp_path / "atexit.txt")
+    result = _run(
+        LocalExecutor(start_method=method),  # type: ignore[arg-type]
+        Job(run_fn=_register_atexit, config=marker, base_dir=str(tmp_path / "k")),
+    )
+    assert result.success
+    assert open(marker).read() == "atexit ran\n"
+
+
+def test_timeout_kills_the_whole_group_through_the_server(tmp_path: Any) -> None:
+    job = HangJob(str(tmp_path / "hang"), timeout=1.0)
+    result = _run(LocalExecutor(grace_period=0.5, start_method="forkserver"), job)
+    assert result.status == "timeout"
+    with open(os.path.join(str(tmp_path / "hang"), "pids.json")) as f:
+        pids = json.load(f)
+    wait_until(lambda: not any(pid_alive(p) for p in pids.values()), what="the group to die")
+
+
+def test_scheduler_shutdown_stops_the_server(fake_gpus: Any, tmp_path: Any) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+
+    async def main() -> list[GPUJobResult]:
+        async with GPUScheduler(simultaneous_jobs_per_gpu=2, executor=executor) as s:
+            return list(
+                await asyncio.gather(
+                    *(s.run_job(RecordJob(str(tmp_path / f"j{i}"))) for i in range(6))
+                )
+            )
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    results = asyncio.run(main())
+    assert all(r.success for r in results)
+    assert {r.result["device"] for r in results} <= {"0", "1", "2", "3"}
+    left = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not [p for p in left if pid_alive(p)]
+
+
+def test_a_dead_server_falls_back_to_spawn_and_loses_no_job(tmp_path: Any) -> None:
+    executor = LocalExecutor(grace_period=1.0, start_method="forkserver")
+    launcher: Any = executor.launcher
+
+    async def main() -> tuple[GPUJobResult, GPUJobResult, GPUJobResult]:
+        try:
+            running = asyncio.ensure_future(
+                executor.execute(RecordJob(str(tmp_path / "running"), duration=1.0), CPU_DEVICE)
+            )
+            while launcher._server is None or not launcher._server._workers:
+                await asyncio.sleep(0.01)
+            server_pid = launcher._server.popen.pid
+            os.kill(server_pid, signal.SIGKILL)  # the job it forked keeps running, orphaned
+            after = await executor.execute(RecordJob(str(tmp_path / "after")), CPU_DEVICE)
+            failing = await executor.execute(FailJob(str(tmp_path / "f"), mode="exit3"), CPU_DEVICE)
+            return await running, after, failing
+        finally:
+            await executor.aclose()
+
+    running, after, failing = asyncio.run(main())
+    assert running.success, running.error  # watched to its end, its result collected
+    assert after.success and after.result["pid"] == after.pid
+    # Spawned, so the exit status is exact again.
+    assert failing.status == "error" and failing.exit_code == 3
+
+
+def test_changed_interpreter_variables_spawn_instead(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+
+    async def main() -> GPUJobResult:
+        try:
+            await executor.start()
+            # Read only when an interpreter starts: a forked child can't honour it.
+            monkeypatch.setenv("PYTHONWARNINGS", "ignore::UserWarning:runner_test")
+            return await executor.execute(
+                Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / "j")), CPU_DEVICE
+            )
+        finally:
+            await executor.aclose()
+
+    result = asyncio.run(main())
+    assert result.success
+    assert result.result["ppid"] == os.getpid()  # spawned by the driver itself
+    assert result.result["env"]["PYTHONWARNINGS"] == "ignore::UserWarning:runner_test"
+
+
+def test_start_method_is_validated_and_defaults_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValueError, match="start_method"):
+        LocalExecutor(start_method="fork")  # type: ignore[arg-type]
+    monkeypatch.delenv("RUNNER_START_METHOD", raising=False)
+    assert LocalExecutor().start_method == "forkserver"
+    monkeypatch.setenv("RUNNER_START_METHOD", "spawn")
+    assert LocalExecutor().start_method == "spawn"
+    assert LocalExecutor(start_method="forkserver").start_method == "forkserver"
+    monkeypatch.setenv("RUNNER_START_METHOD", "fork")
+    with pytest.raises(ValueError, match="RUNNER_START_METHOD"):
+        LocalExecutor()

@@ -38,7 +38,7 @@ from configs._serialize import dump_yaml, item_type
 from configs._types import CoercionError, coerce, describe, is_union, short_repr, strip_annotation
 from configs.errors import InvalidConfigurationError, unknown_name_message
 
-__all__ = ["apply_overrides", "help_text", "main", "parse_value", "run"]
+__all__ = ["apply_overrides", "config_class_of", "help_text", "main", "parse_value", "run"]
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -361,10 +361,11 @@ def run(fn: Callable[[C], R], *, argv: Sequence[str] | None = None) -> R:
         >>> run(train, argv=["epochs=3"])
         3
     """
-    return main(_config_class_of(fn))(fn)(argv=argv)
+    return main(config_class_of(fn))(fn)(argv=argv)
 
 
-def _config_class_of(fn: Callable[..., Any]) -> type[Any]:
+def config_class_of(fn: Callable[..., Any]) -> type[Any]:
+    """The pydraclass of ``fn``'s first parameter, from its annotation (``run`` uses it)."""
     parameters = list(inspect.signature(fn).parameters.values())
     if not parameters:
         raise TypeError(f"run() needs a function that takes a config, {fn.__name__}() takes none")

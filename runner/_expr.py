@@ -18,13 +18,9 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.errors import RunnerError
+from runner.errors import ExpressionError
 
 __all__ = ["Expression", "ExpressionError", "compile_expression"]
-
-
-class ExpressionError(RunnerError, ValueError):
-    """An expression uses something the evaluator does not allow, or failed to evaluate."""
 
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

@@ -10,9 +10,11 @@ __all__ = [
     "SearchConfigError",
     "DeviceConfigError",
     "ExecutorConfigError",
+    "ExpressionError",
     "InconclusiveSearchError",
     "JobCancelledError",
     "MissingDependencyError",
+    "ReportError",
     "SchedulerClosedError",
 ]
 
@@ -47,3 +49,11 @@ class MissingDependencyError(RunnerError, ImportError):
 
 class SchedulerClosedError(RunnerError, RuntimeError):
     """A job was submitted to a GPUScheduler after its shutdown()."""
+
+
+class ExpressionError(RunnerError, ValueError):
+    """A success or metric expression uses something the evaluator does not allow, or failed."""
+
+
+class ReportError(RunnerError, ValueError):
+    """What was asked of a report can't be done: no such folder, prop or metric."""

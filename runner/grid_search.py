@@ -61,7 +61,9 @@ class _GridRun:
             "search": type(self.config).__name__,
             "base_dir": self.builder.base_dir,
             "status": status,
-            "sweep_props": json_summary(self.builder.sweep),
+            "sweep_props": {
+                key: [json_summary(v) for v in values] for key, values in self.builder.sweep.items()
+            },
             "num_jobs": len(self.jobs),
             "started": started,
             **extra,

@@ -129,10 +129,10 @@ def load_function(target: str) -> ScriptFunction:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f" (callables: {', '.join(names)})"
         raise SearchConfigError(f"{path} has no function {name!r}{hint}")
-    from configs.cli import _config_class_of
+    from configs.cli import config_class_of
 
     try:
-        config_class = _config_class_of(fn)
+        config_class = config_class_of(fn)
     except TypeError as exc:
         raise SearchConfigError(str(exc).replace("run()", "runner grid/bisect")) from None
     return ScriptFunction(fn, config_class, path, module_name)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import MissingDependencyError, RunnerError
+from runner.errors import MissingDependencyError, ReportError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -58,10 +58,6 @@ __all__ = [
 
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
 _HOST = socket.gethostname()
-
-
-class ReportError(RunnerError, ValueError):
-    """What was asked of a report can't be done: no such folder, prop or metric."""
 
 
 # -- walking ----------------------------------------------------------------------------

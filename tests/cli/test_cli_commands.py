@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from cli_helpers import cli_env, run_cli
 
 from runner.cli import main
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from cli_helpers import cli_env, run_cli
 
 GRID_POINTS = [(seed, lr) for seed in (1, 2) for lr in (0.001, 0.0001)]
 

@@ -3,6 +3,9 @@
 Walks the ``ast`` of the expression and computes it itself; names, calls, attributes
 and subscripts are refused, so nothing the user's shell passes can run code. Still
 meant for trusted input only: an expression can be made arbitrarily expensive.
+
+The operator tables and the exponent limit are shared with Runner's ``--success``
+expressions (``runner._expr``), so both evaluators do the same arithmetic.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["eval_arithmetic"]
+__all__ = ["ARITHMETIC_OPERATORS", "SIGN_OPERATORS", "eval_arithmetic", "pow_too_big"]
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+#: The binary operators an arithmetic expression may use: ``+ - * / // % **``.
+ARITHMETIC_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -23,7 +27,8 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+#: The unary operators an arithmetic expression may use: ``-x`` and ``+x``.
+SIGN_OPERATORS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
@@ -49,7 +54,13 @@ def eval_arithmetic(text: str) -> Any:
     return _evaluate(tree.body, text)
 
 
-def _too_big(base: Any, exponent: Any) -> bool:
+def pow_too_big(base: Any, exponent: Any) -> bool:
+    """Whether ``base ** exponent`` would take too long or too much memory to compute.
+
+    Example:
+        >>> pow_too_big(2, 100), pow_too_big(9, 9**9)
+        (False, True)
+    """
     if abs(exponent) > _MAX_EXPONENT:
         return True
     # An integer result of more than about a million bits is a typo, not a setting.
@@ -59,16 +70,16 @@ def _too_big(base: Any, exponent: Any) -> bool:
 def _evaluate(node: ast.AST, text: str) -> Any:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float, complex):
         return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+    if isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC_OPERATORS:
         left, right = _evaluate(node.left, text), _evaluate(node.right, text)
-        if isinstance(node.op, ast.Pow) and _too_big(left, right):
+        if isinstance(node.op, ast.Pow) and pow_too_big(left, right):
             raise ValueError(f"{left!r} ** {right!r} is too large in {text!r}")
         try:
-            return _BINARY[type(node.op)](left, right)
+            return ARITHMETIC_OPERATORS[type(node.op)](left, right)
         except ZeroDivisionError as exc:
             raise ValueError(f"division by zero in {text!r}") from exc
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand, text))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in SIGN_OPERATORS:
+        return SIGN_OPERATORS[type(node.op)](_evaluate(node.operand, text))
     if isinstance(node, ast.List):
         return [_evaluate(item, text) for item in node.elts]
     if isinstance(node, ast.Tuple):

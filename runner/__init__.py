@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "BaseExperimentConfig": "runner.configs.base_experiment_config",
     "RunnerError": "runner.errors",
     "SearchConfigError": "runner.errors",
+    "AggregationError": "runner.errors",
     "DeviceConfigError": "runner.errors",
     "ExecutorConfigError": "runner.errors",
     "ExpressionError": "runner.errors",
@@ -67,6 +68,7 @@ __all__ = [
     "BaseExperimentConfig",
     "RunnerError",
     "SearchConfigError",
+    "AggregationError",
     "DeviceConfigError",
     "ExecutorConfigError",
     "ExpressionError",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
     from runner.configs.search_configs import BinarySearchConfig, GridSearchConfig
     from runner.devices import Device, DeviceInfo, detect_devices, select_devices
     from runner.errors import (
+        AggregationError,
         DeviceConfigError,
         ExecutorConfigError,
         ExpressionError,

@@ -18,25 +18,15 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from configs._safe_eval import ARITHMETIC_OPERATORS, SIGN_OPERATORS, pow_too_big
 from runner.errors import ExpressionError
 
 __all__ = ["Expression", "ExpressionError", "compile_expression"]
 
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-    ast.Not: operator.not_,
-}
+# The arithmetic is ``--eval``'s (configs), so the two evaluators cannot drift apart.
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = ARITHMETIC_OPERATORS
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {**SIGN_OPERATORS, ast.Not: operator.not_}
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -56,7 +46,6 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "round": round,
 }
-_MAX_EXPONENT = 10_000  # 9**9**9 would hang the process
 
 
 class Expression:
@@ -219,11 +208,10 @@ class _Evaluator:
 
 
 def _too_big(base: Any, exponent: Any) -> bool:
+    # Operands here may be anything a job returned: only real numbers can blow up.
     if not isinstance(exponent, (int, float)) or not isinstance(base, (int, float)):
         return False
-    if abs(exponent) > _MAX_EXPONENT:
-        return True
-    return isinstance(base, int) and abs(base).bit_length() * abs(exponent) > 1_000_000
+    return pow_too_big(base, exponent)
 
 
 def _short(values: Mapping[str, Any]) -> str:

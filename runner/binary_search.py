@@ -22,18 +22,22 @@ from typing import Any, NamedTuple
 from runner._sync import run_sync
 from runner.bisection import Bisection, BisectionSpace
 from runner.configs.search_configs import BinarySearchConfig
-from runner.errors import InconclusiveSearchError, SearchConfigError
+from runner.errors import AggregationError, InconclusiveSearchError, SearchConfigError
 from runner.executors import Executor
+from runner.jobs import Job
 from runner.progress import watch
 from runner.scheduler import GPUJobResult, GPUScheduler
 from runner.search_common import (
+    FolderRegistry,
     PointBuilder,
+    SearchContext,
     SearchStatus,
     check_distinct_base_dirs,
     check_job_dirs_distinct,
     count_finished,
     log_reusable,
     run_jobs,
+    search_context,
 )
 from runner.search_results import (
     job_summary,
@@ -78,19 +82,14 @@ class BinarySearchResult(_Outcome):
     total_time: float = 0.0
 
 
-class _SlotShare:
-    """Splits the scheduler's slots among the searches of one call that are still running."""
+def _points_per_round(scheduler: GPUScheduler, jobs_per_point: int) -> int:
+    """Values a round tests: this search's share of the slots, over the jobs of one value.
 
-    def __init__(self, scheduler: GPUScheduler, searches: int) -> None:
-        self.scheduler = scheduler
-        self.active = max(1, searches)
-
-    def points_per_round(self, jobs_per_point: int) -> int:
-        share = self.scheduler.num_slots // max(1, self.active)
-        return max(1, share // max(1, jobs_per_point))
-
-    def finished(self) -> None:
-        self.active = max(1, self.active - 1)
+    The slots are split among the binary searches running on the scheduler now, so
+    concurrent searches share them fairly; one finishing frees its share for the rest.
+    """
+    active = max(1, search_context(scheduler).active_searches)
+    return max(1, (scheduler.num_slots // active) // max(1, jobs_per_point))
 
 
 def _is_int(value: Any) -> bool:
@@ -182,7 +181,9 @@ class _BinaryRun:
         return BisectionSpace(
             lo=int(lo) if integer else float(lo),
             hi=int(hi) if integer else float(hi),
-            precision=precision,
+            precision=(
+                int(precision) if integer and float(precision).is_integer() else float(precision)
+            ),
             integer=integer,
             log=config.scale == "log",
             success_lower=bool(config.success_direction_lower),
@@ -206,8 +207,10 @@ class _BinaryRun:
         probes = [first]
         if not self.space.is_resolved(self.space.lo, first):
             probes.append(self.space.midpoint(self.space.lo, first))
-        jobs = [job for value in probes for job in self.builder.jobs_for({self.config.prop: value})]
-        check_job_dirs_distinct(jobs, self.name)
+        self.probe_jobs = [
+            job for value in probes for job in self.builder.jobs_for({self.config.prop: value})
+        ]
+        check_job_dirs_distinct(self.probe_jobs, self.name)
 
     # -- running ----------------------------------------------------------------------
 
@@ -238,11 +241,50 @@ class _BinaryRun:
             **extra,
         }
 
+    def _payload(
+        self, search: Bisection, total_time: float, timestamp: str, error: str | None
+    ) -> dict[str, Any]:
+        return {
+            "prop": self.config.prop,
+            "search_range": (self.space.lo, self.space.hi),
+            "precision": self.space.precision,
+            "achieved_results": search.achieved,
+            "failed_results": search.failed,
+            "total_time": total_time,
+            "timestamp": timestamp,
+            "interval": search.interval,
+            "rounds": search.rounds,
+            "history": self._history,
+            "error": error,
+        }
+
+    def _save_partial(
+        self, search: Bisection, started: float, status: str, exc: BaseException
+    ) -> None:
+        """Keep what a stopped search saw: summary.json always, the pickle on errors."""
+        base_dir = self.builder.base_dir
+        extra: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            if status == "error":
+                timestamp = new_timestamp()
+                extra["results_file"] = write_results_pickle(
+                    base_dir,
+                    "binary_search",
+                    timestamp,
+                    self._payload(search, time.time() - started, timestamp, extra["error"]),
+                )
+            write_summary(base_dir, self._summary(search, status, started, **extra))
+        except Exception:  # never hide the error that stopped the search
+            logger.exception("%s: could not save the stopped search's state", self.name)
+
     async def _evaluate(
-        self, value: Number, round_no: int, scheduler: GPUScheduler, resume: bool
+        self,
+        value: Number,
+        jobs: list[Job],
+        round_no: int,
+        scheduler: GPUScheduler,
+        resume: bool,
     ) -> tuple[bool | None, Any, list[GPUJobResult]]:
-        jobs = self.builder.jobs_for({self.config.prop: value})
-        check_job_dirs_distinct(jobs, self.name)
         if not resume and not self._told_about_reuse:
             finished = count_finished(jobs)
             if finished:
@@ -257,7 +299,8 @@ class _BinaryRun:
                 self.config.prop,
                 value,
             )
-            results = await run_jobs(jobs, scheduler, resume=False, status=self.status)
+            # resume=True here reuses the jobs that just succeeded: only failed ones rerun.
+            results = await run_jobs(jobs, scheduler, resume=True, status=self.status)
             success, result = self._aggregate(value, results)
         self._history.append(
             {
@@ -271,9 +314,16 @@ class _BinaryRun:
         return success, result, results
 
     def _aggregate(self, value: Number, results: list[GPUJobResult]) -> tuple[bool | None, Any]:
-        returned = self.config.agg_results(results)
+        try:
+            returned = self.config.agg_results(results)
+        except Exception as exc:
+            raise AggregationError(
+                f"{self.name}: agg_results raised {type(exc).__name__}: {exc} for "
+                f"{self.config.prop}={value!r}; the jobs' results are kept in their folders, so "
+                "fix agg_results and rerun with resume=True"
+            ) from exc
         if not (isinstance(returned, tuple) and len(returned) == 2):
-            raise SearchConfigError(
+            raise AggregationError(
                 f"{self.name}: agg_results returned {returned!r} for {self.config.prop}={value!r}; "
                 "a binary search's agg_results must return (success, result)"
             )
@@ -282,14 +332,24 @@ class _BinaryRun:
             try:
                 success = bool(success)  # numpy booleans, 0/1
             except Exception as exc:
-                raise SearchConfigError(
+                raise AggregationError(
                     f"{self.name}: agg_results returned success={success!r}, which is not a "
                     "boolean; return True, False, or None when the value can't be judged"
                 ) from exc
         return success, result
 
-    async def run(
-        self, scheduler: GPUScheduler, share: _SlotShare, *, resume: bool
+    async def run(self, scheduler: GPUScheduler, *, resume: bool) -> BinarySearchResult:
+        context = search_context(scheduler)
+        context.active_searches += 1
+        try:
+            # Let searches started together register before any sizes its first round.
+            await asyncio.sleep(0)
+            return await self._run(scheduler, context, resume=resume)
+        finally:
+            context.active_searches -= 1
+
+    async def _run(
+        self, scheduler: GPUScheduler, context: SearchContext, *, resume: bool
     ) -> BinarySearchResult:
         self._history = []
         self._told_about_reuse = False
@@ -302,14 +362,21 @@ class _BinaryRun:
         write_summary(base_dir, self._summary(search, "running", started))
         try:
             while not search.done:
-                m = self.points_per_round or share.points_per_round(jobs_per_point)
+                m = self.points_per_round or _points_per_round(scheduler, jobs_per_point)
                 self.status.expected_jobs = (
                     self.status.submitted + _rounds_left(search, m) * m * jobs_per_point
                 )
                 values = search.propose(m)
                 self.status.rounds = search.rounds
+                # Every job of the round is built and its folder claimed before any runs:
+                # two values sharing a folder would swap results.
+                round_jobs = [self.builder.jobs_for({self.config.prop: v}) for v in values]
+                context.folders.claim([job for jobs in round_jobs for job in jobs], self.name)
                 outcomes = await asyncio.gather(
-                    *(self._evaluate(v, search.rounds, scheduler, resume) for v in values)
+                    *(
+                        self._evaluate(v, jobs, search.rounds, scheduler, resume)
+                        for v, jobs in zip(values, round_jobs, strict=True)
+                    )
                 )
                 for value, (success, _result, _) in zip(values, outcomes, strict=True):
                     if success is None:
@@ -334,47 +401,34 @@ class _BinaryRun:
                     search.interval,
                 )
                 write_summary(base_dir, self._summary(search, "running", started))
-        except BaseException as exc:
-            status = (
-                "cancelled"
-                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
-                else "error"
+            self.status.state, self.status.ended = ("error" if error else "done"), time.time()
+            self.status.expected_jobs = self.status.submitted
+            total_time = time.time() - started
+            timestamp = new_timestamp()
+            path = write_results_pickle(
+                base_dir,
+                "binary_search",
+                timestamp,
+                self._payload(search, total_time, timestamp, error),
             )
+            write_summary(
+                base_dir,
+                self._summary(
+                    search,
+                    "error" if error else "done",
+                    started,
+                    timestamp=timestamp,
+                    total_time=total_time,
+                    results_file=path,
+                    error=error,
+                ),
+            )
+        except BaseException as exc:
+            cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+            status = "cancelled" if cancelled else "error"
             self.status.state, self.status.ended = status, time.time()
-            write_summary(base_dir, self._summary(search, status, started, error=repr(exc)))
+            self._save_partial(search, started, status, exc)
             raise
-        finally:
-            share.finished()
-        self.status.state, self.status.ended = ("error" if error else "done"), time.time()
-        self.status.expected_jobs = self.status.submitted
-        total_time = time.time() - started
-        timestamp = new_timestamp()
-        payload = {
-            "prop": self.config.prop,
-            "search_range": (self.space.lo, self.space.hi),
-            "precision": self.space.precision,
-            "achieved_results": search.achieved,
-            "failed_results": search.failed,
-            "total_time": total_time,
-            "timestamp": timestamp,
-            "interval": search.interval,
-            "rounds": search.rounds,
-            "history": self._history,
-            "error": error,
-        }
-        path = write_results_pickle(base_dir, "binary_search", timestamp, payload)
-        write_summary(
-            base_dir,
-            self._summary(
-                search,
-                "error" if error else "done",
-                started,
-                timestamp=timestamp,
-                total_time=total_time,
-                results_file=path,
-                error=error,
-            ),
-        )
         outcome = BinarySearchResult(search.achieved, search.failed)
         outcome.interval = search.interval
         outcome.rounds = search.rounds
@@ -406,7 +460,7 @@ async def run_binary_search(
         ...     async with GPUScheduler(max_gpus=2) as scheduler:
         ...         achieved, failed = await run_binary_search(search, scheduler)
     """
-    return await _BinaryRun(config).run(scheduler, _SlotShare(scheduler, 1), resume=resume)
+    return await _BinaryRun(config).run(scheduler, resume=resume)
 
 
 def run_binary_searches(
@@ -448,15 +502,17 @@ def run_binary_searches(
         configs = [configs]
     runs = [_BinaryRun(config) for config in configs]
     check_distinct_base_dirs([run.builder for run in runs])
+    probes = FolderRegistry()  # folders shared across the searches fail before any job runs
+    for run in runs:
+        probes.claim(run.probe_jobs, run.name)
 
     async def main() -> list[BinarySearchResult]:
         async with GPUScheduler(
             max_gpus, simultaneous_jobs_per_gpu, executor=executor
         ) as scheduler:
-            share = _SlotShare(scheduler, len(runs))
             outcomes = await watch(
                 asyncio.gather(
-                    *(run.run(scheduler, share, resume=resume) for run in runs),
+                    *(run.run(scheduler, resume=resume) for run in runs),
                     return_exceptions=True,
                 ),
                 [run.status for run in runs],

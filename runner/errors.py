@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "RunnerError",
     "SearchConfigError",
+    "AggregationError",
     "DeviceConfigError",
     "ExecutorConfigError",
     "ExpressionError",
@@ -25,6 +26,10 @@ class RunnerError(Exception):
 
 class SearchConfigError(RunnerError, ValueError):
     """A search config is invalid; raised before any job starts."""
+
+
+class AggregationError(RunnerError):
+    """A search's agg_results raised, or returned something the search can't use."""
 
 
 class DeviceConfigError(RunnerError, ValueError):

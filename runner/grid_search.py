@@ -15,6 +15,7 @@ from typing import Any
 
 from runner._sync import run_sync
 from runner.configs.search_configs import GridSearchConfig
+from runner.errors import AggregationError
 from runner.executors import Executor
 from runner.progress import watch
 from runner.scheduler import GPUScheduler
@@ -26,6 +27,7 @@ from runner.search_common import (
     count_finished,
     log_reusable,
     run_jobs,
+    search_context,
 )
 from runner.search_results import (
     job_summary,
@@ -69,7 +71,30 @@ class _GridRun:
             **extra,
         }
 
+    def _payload(
+        self, aggregated: Any, results: Any, started: float, timestamp: str
+    ) -> dict[str, Any]:
+        return {
+            "results": aggregated,
+            "total_time": time.time() - started,
+            "timestamp": timestamp,
+            "sweep_props": self.builder.sweep,
+            "points": [job.point for job in self.jobs],
+            "job_results": results,
+        }
+
+    def _aggregate(self, results: list[Any]) -> Any:
+        try:
+            return self.config.agg_results(results)
+        except Exception as exc:
+            raise AggregationError(
+                f"{self.builder.name}: agg_results raised {type(exc).__name__}: {exc}; every "
+                "job's result is saved (job folders and the results pickle), so fix agg_results "
+                "and rerun with resume=True to aggregate without running the jobs again"
+            ) from exc
+
     async def run(self, scheduler: GPUScheduler, *, resume: bool) -> Any:
+        search_context(scheduler).folders.claim(self.jobs, self.builder.name)
         started = time.time()
         self.status.started, self.status.state = started, "running"
         base_dir = self.builder.base_dir
@@ -77,44 +102,37 @@ class _GridRun:
             log_reusable(self.builder.name, count_finished(self.jobs))
         write_summary(base_dir, self._summary("running", started))
         logger.info("%s: running %d job(s)", self.builder.name, len(self.jobs))
+        results: list[Any] | None = None
         try:
             results = await run_jobs(self.jobs, scheduler, resume=resume, status=self.status)
-            aggregated = self.config.agg_results(results)
-        except BaseException as exc:
-            status = (
-                "cancelled"
-                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
-                else "error"
+            aggregated = self._aggregate(results)
+            timestamp = new_timestamp()
+            path = write_results_pickle(
+                base_dir,
+                "grid_search",
+                timestamp,
+                self._payload(aggregated, results, started, timestamp),
             )
-            self.status.state, self.status.ended = status, time.time()
-            write_summary(base_dir, self._summary(status, started, error=repr(exc)))
+            total_time = time.time() - started
+            failed = sum(not r.success for r in results)
+            write_summary(
+                base_dir,
+                self._summary(
+                    "done",
+                    started,
+                    timestamp=timestamp,
+                    total_time=total_time,
+                    results_file=path,
+                    num_failed=failed,
+                    aggregated=json_summary(aggregated),
+                    jobs=[job_summary(r) for r in results],
+                ),
+            )
+        except BaseException as exc:
+            cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+            self._save_stopped("cancelled" if cancelled else "error", started, results, exc)
             raise
         self.status.state, self.status.ended = "done", time.time()
-        total_time = time.time() - started
-        timestamp = new_timestamp()
-        payload = {
-            "results": aggregated,
-            "total_time": total_time,
-            "timestamp": timestamp,
-            "sweep_props": self.builder.sweep,
-            "points": [job.point for job in self.jobs],
-            "job_results": results,
-        }
-        path = write_results_pickle(base_dir, "grid_search", timestamp, payload)
-        failed = sum(not r.success for r in results)
-        write_summary(
-            base_dir,
-            self._summary(
-                "done",
-                started,
-                timestamp=timestamp,
-                total_time=total_time,
-                results_file=path,
-                num_failed=failed,
-                aggregated=json_summary(aggregated),
-                jobs=[job_summary(r) for r in results],
-            ),
-        )
         logger.info(
             "%s: done in %.1f s, %d job(s), %d failed; results in %s",
             self.builder.name,
@@ -124,6 +142,26 @@ class _GridRun:
             path,
         )
         return aggregated
+
+    def _save_stopped(
+        self, status: str, started: float, results: list[Any] | None, exc: BaseException
+    ) -> None:
+        """Keep what a stopped grid saw; the job results too when every job had finished."""
+        self.status.state, self.status.ended = status, time.time()
+        extra: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            if results is not None:
+                timestamp = new_timestamp()
+                extra["results_file"] = write_results_pickle(
+                    self.builder.base_dir,
+                    "grid_search",
+                    timestamp,
+                    self._payload(None, results, started, timestamp),
+                )
+                extra["jobs"] = [job_summary(r) for r in results]
+            write_summary(self.builder.base_dir, self._summary(status, started, **extra))
+        except Exception:  # never hide the error that stopped the search
+            logger.exception("%s: could not save the stopped search's state", self.builder.name)
 
 
 async def run_grid_search(

@@ -102,11 +102,23 @@ def config_to_dict(config: Any) -> Any:
         return repr(config)
     if config is None or isinstance(config, (bool, int, float, str)):
         return config
-    if hasattr(config, "item") and callable(config.item):  # numpy scalars
-        try:
+    if hasattr(config, "item") and callable(config.item) and getattr(config, "ndim", 0) == 0:
+        try:  # numpy and torch scalars
             return config_to_dict(config.item())
         except (TypeError, ValueError):
             pass
+    if hasattr(config, "tobytes") and hasattr(config, "shape") and hasattr(config, "dtype"):
+        # Arrays: their repr elides the middle of large ones, so hash the bytes instead.
+        digest = hashlib.sha256(config.tobytes()).hexdigest()[:16]
+        return {
+            "array": {"dtype": str(config.dtype), "shape": list(config.shape), "sha256": digest}
+        }
+    if isinstance(config, type) or callable(config) and hasattr(config, "__qualname__"):
+        # Functions and classes by name: their repr holds an address that changes every run.
+        return f"{getattr(config, '__module__', '?')}.{config.__qualname__}"
+    if hasattr(config, "__dict__") and type(config).__repr__ is object.__repr__:
+        # A plain object's default repr is its address; its attributes say what it is.
+        return {type(config).__qualname__: config_to_dict(vars(config))}
     return repr(config)
 
 

@@ -12,6 +12,7 @@ import difflib
 import inspect
 import logging
 import os
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,7 +22,10 @@ from runner.jobs import Job, expand_sweep, job_dir_of
 from runner.scheduler import GPUJobResult, GPUScheduler
 
 __all__ = [
+    "FolderRegistry",
     "PointBuilder",
+    "SearchContext",
+    "search_context",
     "SearchStatus",
     "check_distinct_base_dirs",
     "check_job_dirs_distinct",
@@ -263,6 +267,55 @@ def check_job_dirs_distinct(jobs: Sequence[Job], owner: str) -> None:
         seen[folder] = job
 
 
+class FolderRegistry:
+    """Every experiment folder handed out on one scheduler, and the point it belongs to.
+
+    Two points sharing a folder would overwrite each other's results, and a search
+    would read one point's result as the other's: a wrong answer, silently. Values
+    a binary search tests in different rounds, or in other searches, are checked too.
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[str, tuple[str, str, dict[str, Any]]] = {}
+
+    def claim(self, jobs: Sequence[Job], owner: str) -> None:
+        """Register ``jobs``' folders for ``owner``; raise if another point already has one."""
+        check_job_dirs_distinct(jobs, owner)
+        for job in jobs:
+            folder = job_dir_of(job)
+            key = repr(sorted(job.point.items()))
+            previous = self._owners.get(folder)
+            if previous is not None and previous[:2] != (owner, key):
+                raise SearchConfigError(
+                    f"{owner}: the point {_format_kwargs(job.point)} maps to the experiment "
+                    f"folder {folder!r}, which {previous[0]} already uses for the point "
+                    f"{_format_kwargs(previous[2])}; make get_experiment_config_and_base_dir put "
+                    "every swept value, at full precision, in the folder name"
+                )
+        for job in jobs:
+            self._owners[job_dir_of(job)] = (owner, repr(sorted(job.point.items())), job.point)
+
+
+@dataclasses.dataclass
+class SearchContext:
+    """What the searches running on one scheduler share."""
+
+    folders: FolderRegistry = dataclasses.field(default_factory=FolderRegistry)
+    #: Binary searches running now: each sizes its rounds to its share of the slots.
+    active_searches: int = 0
+
+
+_CONTEXTS: weakref.WeakKeyDictionary[GPUScheduler, SearchContext] = weakref.WeakKeyDictionary()
+
+
+def search_context(scheduler: GPUScheduler) -> SearchContext:
+    """The shared state of the searches on ``scheduler`` (created on first use)."""
+    context = _CONTEXTS.get(scheduler)
+    if context is None:
+        context = _CONTEXTS[scheduler] = SearchContext()
+    return context
+
+
 def check_distinct_base_dirs(builders: Sequence[PointBuilder]) -> None:
     """Two searches in one call must not share a ``base_dir`` (their results would mix)."""
     seen: dict[str, PointBuilder] = {}
@@ -309,4 +362,15 @@ async def run_jobs(
             status.record(result)
         return result
 
-    return list(await asyncio.gather(*(one(job) for job in jobs)))
+    results = list(await asyncio.gather(*(one(job) for job in jobs)))
+    reused = sum(bool(getattr(r, "reused", False)) for r in results)
+    if reused:
+        owner = status.name if status is not None else "resume"
+        logger.info(
+            "%s: reused %d of %d job(s) from earlier runs (same config); their code was not "
+            "rerun, so delete a job's folder to run it again after changing the experiment code",
+            owner,
+            reused,
+            len(results),
+        )
+    return results

@@ -10,6 +10,7 @@ or one that crashed.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import cloudpickle
 
 from runner.job_folder import atomic_write_bytes, atomic_write_json, error_summary, result_summary
+from runner.jobs import config_to_dict
 
 __all__ = [
     "SUMMARY_FILE",
@@ -29,6 +31,8 @@ __all__ = [
 
 SUMMARY_FILE = "summary.json"
 
+logger = logging.getLogger("runner")
+
 
 def new_timestamp() -> str:
     """A sortable timestamp for results file names, e.g. ``20261124_101530``."""
@@ -39,7 +43,9 @@ def write_results_pickle(base_dir: str, kind: str, timestamp: str, payload: dict
     """Write ``{base_dir}/{kind}_results_{timestamp}.pkl`` atomically; return its path.
 
     A second search finishing in the same second gets ``..._{timestamp}-1.pkl``
-    rather than overwriting the first.
+    rather than overwriting the first. An entry that can't be pickled (a result
+    holding a lock, say) is stored as its ``repr`` with a warning, listed under
+    ``"unpicklable"``: the rest of a finished sweep is never lost to one value.
     """
     path = os.path.join(base_dir, f"{kind}_results_{timestamp}.pkl")
     n = 0
@@ -47,8 +53,32 @@ def write_results_pickle(base_dir: str, kind: str, timestamp: str, payload: dict
         n += 1
         path = os.path.join(base_dir, f"{kind}_results_{timestamp}-{n}.pkl")
     os.makedirs(base_dir, exist_ok=True)
-    atomic_write_bytes(path, cloudpickle.dumps(payload))
+    atomic_write_bytes(path, _dumps_what_pickles(payload, path))
     return path
+
+
+def _dumps_what_pickles(payload: dict[str, Any], path: str) -> bytes:
+    try:
+        return cloudpickle.dumps(payload)
+    except Exception:
+        pass
+    safe: dict[str, Any] = {}
+    unpicklable: list[str] = []
+    for key, value in payload.items():
+        try:
+            cloudpickle.dumps(value)
+            safe[key] = value
+        except Exception as exc:
+            safe[key] = f"<unpicklable {type(value).__name__}: {exc}> {value!r:.500}"
+            unpicklable.append(key)
+    safe["unpicklable"] = unpicklable
+    logger.warning(
+        "%s: could not pickle %s; stored their repr instead (return picklable values from "
+        "agg_results and run_experiment_config to keep them)",
+        path,
+        ", ".join(unpicklable),
+    )
+    return cloudpickle.dumps(safe)
 
 
 def write_summary(base_dir: str, summary: dict[str, Any]) -> str:
@@ -75,7 +105,7 @@ def job_summary(result: Any) -> dict[str, Any]:
     """One job's line in ``summary.json``."""
     job = result.job
     return {
-        "point": json_summary(getattr(job, "point", {})),
+        "point": config_to_dict(getattr(job, "point", {})),
         "base_dir": os.path.dirname(result.out_file) if result.out_file else None,
         "status": getattr(result, "status", "ok" if result.success else "error"),
         "success": result.success,

@@ -16,7 +16,8 @@ process.
 
 Driver side (:class:`RemoteAttempt`): prepare the folder like the local executor,
 then map the remote outcome to a result with the local executor's texts and
-statuses, so the conformance suite holds for every executor.
+statuses (one function, :func:`runner.executors._outcome.judge_exit`, serves all
+three), so the conformance suite holds for every executor.
 
 Example:
     >>> import asyncio, sys
@@ -33,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -42,25 +44,29 @@ import sys
 import time
 from typing import Any
 
-import cloudpickle
-
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
-from runner.executors.local import _SIGNAL_HINTS, _log_tail, _signal_name
+from runner.errors import MissingDependencyError
+from runner.executors._outcome import (
+    CANCELLED_SUMMARY,
+    exit_fields,
+    fsync_if_present,
+    judge_exit,
+    log_tail,
+    prepare_error,
+    running_record,
+    write_job_pickle,
+)
 from runner.job_folder import (
-    JOB_PKL,
     RESULT_PKL,
-    atomic_write_bytes,
     error_summary,
-    job_identity,
     read_job_json,
-    read_result,
     result_summary,
     write_job_json,
 )
 from runner.jobs import job_dir_of
 from runner.scheduler import GPUJobResult
 
-__all__ = ["RemoteAttempt", "gpu_id_of", "kill_group", "run_worker"]
+__all__ = ["RemoteAttempt", "gpu_id_of", "import_extra", "kill_group", "run_worker"]
 
 #: How often the remote side checks its worker (for the timeout and for cancellation).
 _POLL_S = 0.05
@@ -99,23 +105,20 @@ def _terminate(popen: subprocess.Popen[bytes], grace_period: float) -> int:
     return popen.wait()
 
 
-def _fsync(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # no result (a failed job): nothing to flush
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def import_extra(module: str, *, executor: str, what: str, extra: str) -> Any:
+    """``import module``, or a :class:`MissingDependencyError` naming the extra to install.
 
-
-def _exit_fields(rc: int) -> dict[str, Any]:
-    if rc < 0:
-        return {"exit_code": None, "signal": -rc, "signal_name": _signal_name(-rc)}
-    return {"exit_code": rc, "signal": None, "signal_name": None}
+    Example:
+        >>> import_extra("json", executor="ray", what="Ray", extra="ray").__name__
+        'json'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f'executor="{executor}" needs {what}, which is not installed ({exc}). Install it with '
+            f'`pip install -e ".[{extra}]"` (or `pip install {module}`).'
+        ) from exc
 
 
 def run_worker(
@@ -198,14 +201,13 @@ def run_worker(
             end_time=end,
             duration=end - start,
             error_summary="cancelled (Ctrl-C, SIGTERM, scheduler shutdown or requeue)",
-            **_exit_fields(rc),
+            **exit_fields(rc),
         )
         write_job_json(job_dir, record)
         raise
     kill_group(popen.pid, signal.SIGKILL)  # no orphans: whatever the finished job left running
-    _fsync(
-        os.path.join(job_dir, RESULT_PKL)
-    )  # the worker does not; here it costs the driver nothing
+    # The worker does not fsync its result; here it costs the driver nothing.
+    fsync_if_present(os.path.join(job_dir, RESULT_PKL))
     return {
         "rc": rc,
         "timed_out": timed_out,
@@ -243,51 +245,36 @@ class RemoteAttempt:
         """
         try:
             os.makedirs(self.job_dir, exist_ok=True)
-            self.record = job_identity(self.job)
+            self.record = running_record(self.job, attempt=self.attempt)
         except Exception as exc:  # failures are data, even before the job starts
             return GPUJobResult(
                 success=False,
-                error=f"Could not prepare the job folder {self.job_dir}: {type(exc).__name__}: {exc}",
+                error=prepare_error(self.job_dir, exc),
                 out_file=self.out_file,
                 job=self.job,
                 status="error",
                 attempts=self.attempt,
             )
-        self.record.update(
-            status="running",
-            device=None,
-            gpu_id=None,
-            host=None,
-            pid=None,
-            attempt=self.attempt,
-            start_time=None,
-            end_time=None,
-            duration=None,
-            exit_code=None,
-            signal=None,
-            signal_name=None,
-            error_summary=None,
-            result_summary=None,
-        )
-        if self.attempt == 1 or not os.path.exists(os.path.join(self.job_dir, JOB_PKL)):
-            try:
-                data = cloudpickle.dumps(self.job)
-            except Exception as exc:
-                return self.fail(
-                    "error",
-                    f"The job could not be pickled to send it to its process "
-                    f"({type(exc).__name__}: {exc}); make the job, its run function and its "
-                    "config picklable (no open files, locks or live connections).",
-                )
-            atomic_write_bytes(os.path.join(self.job_dir, JOB_PKL), data)
-        try:
-            os.unlink(os.path.join(self.job_dir, RESULT_PKL))  # never read back a stale result
-        except FileNotFoundError:
-            pass
+        unpicklable = write_job_pickle(self.job, self.job_dir, attempt=self.attempt, fsync=True)
+        if unpicklable is not None:
+            return self.fail("error", unpicklable)
         # "running" with pid null until the cluster starts it: a status table sees it, and a
         # cancel never mistakes the previous run's pid for this one's.
         write_job_json(self.job_dir, self.record)
         return None
+
+    def worker_kwargs(
+        self, *, grace_period: float, cuda_visible_devices: str | None
+    ) -> dict[str, Any]:
+        """The keyword arguments of :func:`run_worker` for this attempt (after :meth:`prepare`)."""
+        return {
+            "record": self.record,
+            "sys_path": list(sys.path),
+            "timeout": self.timeout,
+            "grace_period": grace_period,
+            "attempt": self.attempt,
+            "cuda_visible_devices": cuda_visible_devices,
+        }
 
     def _result(self, **fields: Any) -> GPUJobResult:
         r = self.record
@@ -322,13 +309,14 @@ class RemoteAttempt:
 
     def tail(self) -> str:
         """The last lines of the job's log (for error texts)."""
-        return _log_tail(self.out_file, self.tail_lines)
+        return log_tail(self.out_file, self.tail_lines)
 
     def finish(self, outcome: dict[str, Any], *, grace_period: float) -> GPUJobResult:
         """Map :func:`run_worker`'s outcome (and the folder's result.pkl) to a result.
 
-        The statuses and texts are the local executor's: "timeout", "crashed" (signal
-        name and hint, log tail), "error" (the traceback, or the exit code and log tail).
+        The statuses and texts are the local executor's, from the same
+        :func:`~runner.executors._outcome.judge_exit`: "timeout", "crashed" (signal name
+        and hint, log tail), "error" (the traceback, or the exit code and log tail).
         """
         rc = int(outcome["rc"])
         self.record.update(
@@ -337,44 +325,20 @@ class RemoteAttempt:
             device=outcome.get("device") or None,
             gpu_id=gpu_id_of(outcome.get("device")),
             start_time=outcome.get("start_time"),
-            **_exit_fields(rc),
+            **exit_fields(rc),
         )
-        out_file = self.out_file
-        if outcome.get("timed_out"):
-            return self.fail(
-                "timeout",
-                f"The job timed out after {self.timeout} s: its process group got SIGTERM, then "
-                f"SIGKILL after a grace period of {grace_period} s. Raise the job's timeout if it "
-                f"needs longer. Last lines of {out_file}:\n{self.tail()}",
-            )
-        if rc < 0:
-            return self.fail(
-                "crashed",
-                f"The job's process was killed by {_signal_name(-rc)} ({-rc})"
-                f"{_SIGNAL_HINTS.get(-rc, '')}. Last lines of {out_file}:\n{self.tail()}",
-            )
-        try:
-            stored = read_result(self.job_dir)
-        except Exception as exc:
-            return self.fail(
-                "error",
-                f"The job exited with code {rc} but its result could not be loaded in the driver "
-                f"({type(exc).__name__}: {exc}); return values must be importable here too.",
-            )
-        if stored is not None and stored[0] == "error":
-            return self.fail("error", str(stored[1]))
-        if stored is None or rc != 0:
-            why = (
-                "without returning a result (sys.exit or os._exit?)"
-                if rc == 0
-                else "without a result"
-            )
-            return self.fail(
-                "error",
-                f"The job's process exited with code {rc} {why}. "
-                f"Last lines of {out_file}:\n{self.tail()}",
-            )
-        value = stored[1]
+        ending = judge_exit(
+            self.job_dir,
+            rc,
+            timed_out=bool(outcome.get("timed_out")),
+            timeout=self.timeout,
+            grace_period=grace_period,
+            out_file=self.out_file,
+            tail_lines=self.tail_lines,
+        )
+        if ending.error is not None:
+            return self.fail(ending.status, ending.error)
+        value = ending.value
         end = time.time()
         self.record.update(
             status="ok",
@@ -399,7 +363,7 @@ class RemoteAttempt:
             start_time=start,
             end_time=end,
             duration=end - start,
-            error_summary="cancelled (Ctrl-C, SIGTERM or scheduler shutdown)",
+            error_summary=CANCELLED_SUMMARY,
         )
         write_job_json(self.job_dir, record)
 

@@ -36,18 +36,24 @@ import sys
 import time
 from typing import Any, Literal
 
-import cloudpickle
-
 from runner._worker import ATTEMPT_ENV, EXIT_JOB_FAILED, EXIT_OK, SYS_PATH_ENV
 from runner.devices import Device
+from runner.executors._outcome import (
+    CANCELLED_SUMMARY,
+    DEFAULT_GRACE_PERIOD,
+    exit_fields,
+    fsync_if_present,
+    judge_exit,
+    log_tail,
+    prepare_error,
+    running_record,
+    write_job_pickle,
+)
 from runner.executors.base import Executor
 from runner.job_folder import (
     JOB_JSON,
-    JOB_PKL,
     RESULT_PKL,
-    atomic_write_bytes,
     error_summary,
-    job_identity,
     read_result,
     result_summary,
     write_job_json,
@@ -66,9 +72,6 @@ __all__ = [
 
 logger = logging.getLogger("runner")
 
-#: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
-DEFAULT_GRACE_PERIOD = 5.0
-
 #: How a job's process starts: forked by the fork server, or a fresh interpreter.
 START_METHODS = ("forkserver", "spawn")
 StartMethod = Literal["forkserver", "spawn"]
@@ -76,14 +79,6 @@ StartMethod = Literal["forkserver", "spawn"]
 START_METHOD_ENV = "RUNNER_START_METHOD"
 
 _HOST = socket.gethostname()
-_TAIL_BYTES = 16384
-
-_SIGNAL_HINTS: dict[int, str] = {
-    signal.SIGKILL: " (often the kernel's out-of-memory killer; check `dmesg` or the job's memory use)",
-    signal.SIGSEGV: " (a segmentation fault, usually in a C extension, CUDA or a driver)",
-    signal.SIGABRT: " (abort(), e.g. a failed C/C++ assertion or a fatal CUDA error)",
-    signal.SIGBUS: " (a bus error, e.g. shared memory /dev/shm too small)",
-}
 
 
 class WorkerProcess:
@@ -433,37 +428,7 @@ class ForkServerLauncher(ProcessLauncher):
 def _fsync_paths(job_dir: str) -> None:
     """Flush a finished job's result.pkl and job.json to disk (the worker does not fsync)."""
     for name in (RESULT_PKL, JOB_JSON):
-        path = os.path.join(job_dir, name)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:  # absent (a failed job) or removed meanwhile: nothing to flush
-            continue
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            logger.debug("fsync of %s failed: %s", path, exc)
-        finally:
-            os.close(fd)
-
-
-def _log_tail(path: str, lines: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - _TAIL_BYTES))
-            data = f.read()
-    except OSError as exc:
-        return f"(could not read {path}: {exc})"
-    text = data.decode("utf-8", errors="replace").splitlines()[-lines:]
-    return "\n".join(text)
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
+        fsync_if_present(os.path.join(job_dir, name))
 
 
 class LocalExecutor(Executor):
@@ -596,11 +561,13 @@ class LocalExecutor(Executor):
         timeout = getattr(job, "timeout", None)
         try:
             os.makedirs(job_dir, exist_ok=True)
-            record: dict[str, Any] = job_identity(job)
+            record = running_record(
+                job, attempt=attempt, device=device.cuda_id, gpu_id=device.gpu_id, host=_HOST
+            )
         except Exception as exc:  # failures are data, even before the job starts
             return GPUJobResult(
                 success=False,
-                error=f"Could not prepare the job folder {job_dir}: {type(exc).__name__}: {exc}",
+                error=prepare_error(job_dir, exc),
                 gpu_id=device.gpu_id,
                 out_file=out_file,
                 job=job,
@@ -608,22 +575,6 @@ class LocalExecutor(Executor):
                 attempts=attempt,
                 host=_HOST,
             )
-        record.update(
-            status="running",
-            device=device.cuda_id,
-            gpu_id=device.gpu_id,
-            host=_HOST,
-            pid=None,
-            attempt=attempt,
-            start_time=None,
-            end_time=None,
-            duration=None,
-            exit_code=None,
-            signal=None,
-            signal_name=None,
-            error_summary=None,
-            result_summary=None,
-        )
 
         def fail(status: str, error: str, **extra: Any) -> GPUJobResult:
             end = time.time()
@@ -653,23 +604,11 @@ class LocalExecutor(Executor):
                 pid=record["pid"],
             )
 
-        if attempt == 1 or not os.path.exists(os.path.join(job_dir, JOB_PKL)):
-            try:
-                data = cloudpickle.dumps(job)
-            except Exception as exc:
-                return fail(
-                    "error",
-                    f"The job could not be pickled to send it to its process "
-                    f"({type(exc).__name__}: {exc}); make the job, its run function and its "
-                    "config picklable (no open files, locks or live connections).",
-                )
-            # No fsync: job.pkl only has to outlive this attempt, and a resume never reads
-            # it; an fsync here would stall the event loop (every slot) for milliseconds.
-            atomic_write_bytes(os.path.join(job_dir, JOB_PKL), data, fsync=False)
-        try:
-            os.unlink(os.path.join(job_dir, RESULT_PKL))  # a stale result must never be read back
-        except FileNotFoundError:
-            pass
+        # No fsync: job.pkl only has to outlive this attempt, and a resume never reads
+        # it; an fsync here would stall the event loop (every slot) for milliseconds.
+        unpicklable = write_job_pickle(job, job_dir, attempt=attempt, fsync=False)
+        if unpicklable is not None:
+            return fail("error", unpicklable)
 
         log_fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -705,10 +644,10 @@ class LocalExecutor(Executor):
                     status="cancelled",
                     end_time=end,
                     duration=end - record["start_time"],
-                    error_summary="cancelled (Ctrl-C, SIGTERM or scheduler shutdown)",
+                    error_summary=CANCELLED_SUMMARY,
                 )
                 if proc.exited.done():
-                    self._record_exit(record, proc.exited.result())
+                    record.update(exit_fields(proc.exited.result()))
                 write_job_json(job_dir, record)
             raise
         rc = proc.exited.result()
@@ -725,50 +664,25 @@ class LocalExecutor(Executor):
                     "crashed",
                     "The fork server died while this job ran, so the job's exit status is "
                     f"unknown, and it left no result. Last lines of {out_file}:\n"
-                    f"{_log_tail(out_file, self.tail_lines)}",
+                    f"{log_tail(out_file, self.tail_lines)}",
                 )
             rc = EXIT_OK if lost[0] == "ok" else EXIT_JOB_FAILED
-        self._record_exit(record, rc)
+        record.update(exit_fields(rc))
         if getattr(proc, "status_lost", False):
             record["exit_code"] = None  # not observed
 
-        if timed_out:
-            return fail(
-                "timeout",
-                f"The job timed out after {timeout} s: its process group got SIGTERM, then SIGKILL "
-                f"after a grace period of {self.grace_period} s. Raise the job's timeout if it "
-                f"needs longer. Last lines of {out_file}:\n{_log_tail(out_file, self.tail_lines)}",
-            )
-        if rc < 0:
-            name = _signal_name(-rc)
-            return fail(
-                "crashed",
-                f"The job's process was killed by {name} ({-rc}){_SIGNAL_HINTS.get(-rc, '')}. "
-                f"Last lines of {out_file}:\n{_log_tail(out_file, self.tail_lines)}",
-            )
-        try:
-            stored = read_result(job_dir)
-        except Exception as exc:
-            return fail(
-                "error",
-                f"The job exited with code {rc} but its result could not be loaded in the driver "
-                f"({type(exc).__name__}: {exc}); return values must be importable here too.",
-            )
-        if stored is not None and stored[0] == "error":
-            return fail("error", str(stored[1]))
-        if stored is None or rc != 0:
-            why = (
-                "without returning a result (sys.exit or os._exit?)"
-                if rc == 0
-                else "without a result"
-            )
-            return fail(
-                "error",
-                f"The job's process exited with code {rc} {why}. "
-                f"Last lines of {out_file}:\n{_log_tail(out_file, self.tail_lines)}",
-            )
-
-        value = stored[1]
+        ending = judge_exit(
+            job_dir,
+            rc,
+            timed_out=timed_out,
+            timeout=timeout,
+            grace_period=self.grace_period,
+            out_file=out_file,
+            tail_lines=self.tail_lines,
+        )
+        if ending.error is not None:
+            return fail(ending.status, ending.error)
+        value = ending.value
         end = time.time()
         record.update(
             status="ok",
@@ -793,10 +707,3 @@ class LocalExecutor(Executor):
             host=_HOST,
             pid=proc.pid,
         )
-
-    @staticmethod
-    def _record_exit(record: dict[str, Any], rc: int) -> None:
-        if rc < 0:
-            record.update(exit_code=None, signal=-rc, signal_name=_signal_name(-rc))
-        else:
-            record.update(exit_code=rc, signal=None, signal_name=None)

@@ -27,14 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 from typing import Any
 
 from runner.devices import Device
-from runner.errors import ExecutorConfigError, MissingDependencyError
-from runner.executors._remote import RemoteAttempt, run_worker
+from runner.errors import ExecutorConfigError
+from runner.executors._outcome import DEFAULT_GRACE_PERIOD
+from runner.executors._remote import RemoteAttempt, import_extra, run_worker
 from runner.executors.base import Executor, SlotPlan
-from runner.executors.local import DEFAULT_GRACE_PERIOD
 from runner.scheduler import GPUJobResult
 
 __all__ = ["RayExecutor"]
@@ -47,14 +46,7 @@ _FORCE_CANCEL_WAIT_S = 5.0
 
 def import_ray() -> Any:
     """``import ray``, or a :class:`MissingDependencyError` naming the extra to install."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f'executor="ray" needs Ray, which is not installed ({exc}). Install it with '
-            '`pip install -e ".[ray]"` (or `pip install ray`).'
-        ) from exc
-    return ray
+    return import_extra("ray", executor="ray", what="Ray", extra="ray")
 
 
 def _ray_task(job_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -176,15 +168,11 @@ class RayExecutor(Executor):
         num_gpus = self._num_gpus_per_job
         if num_gpus is None:  # called without a scheduler's plan_slots
             num_gpus = 0.0 if device.is_cpu else 1.0
-        kwargs = {
-            "record": run.record,
-            "sys_path": list(sys.path),
-            "timeout": run.timeout,
-            "grace_period": self.grace_period,
-            "attempt": attempt,
+        kwargs = run.worker_kwargs(
+            grace_period=self.grace_period,
             # A CPU slot hides every GPU, as the local executor does; else Ray's choice stands.
-            "cuda_visible_devices": "" if num_gpus == 0 else None,
-        }
+            cuda_visible_devices="" if num_gpus == 0 else None,
+        )
         ref = (
             self._task()
             .options(num_gpus=num_gpus, num_cpus=self.num_cpus_per_job)

@@ -49,14 +49,13 @@ import math
 import os
 import pickle
 import shutil
-import sys
 from typing import Any
 
 from runner.devices import Device
-from runner.errors import ExecutorConfigError, MissingDependencyError
-from runner.executors._remote import RemoteAttempt, run_worker
+from runner.errors import ExecutorConfigError
+from runner.executors._outcome import DEFAULT_GRACE_PERIOD
+from runner.executors._remote import RemoteAttempt, import_extra, run_worker
 from runner.executors.base import Executor, SlotPlan
-from runner.executors.local import DEFAULT_GRACE_PERIOD
 from runner.scheduler import GPUJobResult
 
 __all__ = ["SlurmExecutor"]
@@ -93,14 +92,7 @@ _CLUSTERS = ("slurm", "local")
 
 def import_submitit() -> Any:
     """``import submitit``, or a :class:`MissingDependencyError` naming the extra to install."""
-    try:
-        import submitit
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f'executor="slurm" needs submitit, which is not installed ({exc}). Install it with '
-            '`pip install -e ".[slurm]"` (or `pip install submitit`).'
-        ) from exc
-    return submitit
+    return import_extra("submitit", executor="slurm", what="submitit", extra="slurm")
 
 
 class _SlurmCall:
@@ -307,14 +299,7 @@ class SlurmExecutor(Executor):
             cuda: str | None = device.visible_devices  # the slot's device, as locally
         else:
             cuda = "" if gpus == 0 else None  # None: what Slurm set
-        kwargs = {
-            "record": run.record,
-            "sys_path": list(sys.path),
-            "timeout": run.timeout,
-            "grace_period": self.grace_period,
-            "attempt": attempt,
-            "cuda_visible_devices": cuda,
-        }
+        kwargs = run.worker_kwargs(grace_period=self.grace_period, cuda_visible_devices=cuda)
         try:
             ex = self._submitit_executor(run.job_dir, run.timeout, gpus)
         except ExecutorConfigError as exc:

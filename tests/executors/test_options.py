@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import sys
 from typing import Any
 
@@ -99,7 +100,8 @@ def test_slurm_options_reach_submitit(tmp_path: Any) -> None:
     assert params["additional_parameters"] == {"qos": "high"}
 
 
-def test_remote_docstring_example_runs() -> None:
-    from runner.executors import _remote
-
-    assert doctest.testmod(_remote, optionflags=doctest.ELLIPSIS).failed == 0
+@pytest.mark.parametrize("module_name", ["_outcome", "_remote"])
+def test_shared_executor_modules_docstring_examples_run(module_name: str) -> None:
+    module = importlib.import_module(f"runner.executors.{module_name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

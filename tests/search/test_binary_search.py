@@ -206,3 +206,52 @@ def test_killed_search_resumes_to_same_answer_without_rerunning(tmp_path):
     for width in (55, 32, 43):  # finished before the kill: never run again
         assert runs.count((width, 0)) == 1 and runs.count((width, 1)) == 1
     assert runs.count((37, 0)) == 2  # cancelled mid-run: ran again
+
+
+def test_values_of_one_round_sharing_a_folder_are_refused(tmp_path):
+    """A folder name that rounds the searched value would swap results between values."""
+    from configs import pydraclass
+
+    @pydraclass
+    class Rounded(FloatBisect):
+        def get_experiment_config_and_base_dir(self, lr, seed):
+            config, _ = self._make(lr=lr, seed=seed)
+            return config, f"{self.base_dir}/lr_{lr:.2f}_seed_{seed}"
+
+    search = Rounded(
+        base_dir=str(tmp_path / "b"),
+        prop="lr",
+        range=(0.0, 1.0),
+        precision=1e-4,
+        base_experiment_config=ToyConfig(),
+    )
+    with pytest.raises(SearchConfigError, match="already uses for the point"):
+        run_binary_searches([search], max_gpus=4, simultaneous_jobs_per_gpu=2)
+
+
+def test_agg_results_error_names_the_search_and_keeps_the_history(tmp_path):
+    from configs import pydraclass
+    from runner.errors import AggregationError
+
+    @pydraclass
+    class Buggy(ToyBisect):
+        def agg_results(self, results):
+            if results[0].result["score"] < 400:
+                raise ValueError("bug in agg")
+            return super().agg_results(results)
+
+    search = Buggy(
+        base_dir=str(tmp_path / "b"),
+        prop="width",
+        range=(10, 100),
+        precision=1,
+        parallel_points=1,
+        base_experiment_config=ToyConfig(),
+    )
+    with pytest.raises(AggregationError, match=r"raised ValueError: bug in agg for width=32"):
+        run_binary_searches([search], max_gpus=2)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["status"] == "error" and "bug in agg" in summary["error"]
+    [pkl] = list((tmp_path / "b").glob("binary_search_results_*.pkl"))
+    with open(pkl, "rb") as f:
+        assert [h["value"] for h in pickle.load(f)["history"]] == [55]

@@ -174,3 +174,54 @@ def test_resume_after_config_change_reruns(tmp_path):
     grid.base_experiment_config.lr = 0.5  # same folder, different config: not reusable
     run_grid_searches([grid], max_gpus=1, resume=True)
     assert [r["lr"] for r in read_ledger(ledger)] == [0.1, 0.5]
+
+
+def test_agg_error_keeps_every_job_result(tmp_path):
+    from configs import pydraclass
+    from runner.errors import AggregationError
+
+    @pydraclass
+    class Buggy(ToyGrid):
+        def agg_results(self, results):
+            raise KeyError("score")
+
+    grid = Buggy(
+        base_dir=str(tmp_path / "g"),
+        sweep_props={"width": [1, 2], "seed": [0]},
+        base_experiment_config=ToyConfig(),
+    )
+    with pytest.raises(AggregationError, match="agg_results raised KeyError"):
+        run_grid_searches([grid], max_gpus=2)
+    summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    assert summary["status"] == "error" and len(summary["jobs"]) == 2
+    [pkl] = list((tmp_path / "g").glob("grid_search_results_*.pkl"))
+    with open(pkl, "rb") as f:
+        assert [r.result["score"] for r in pickle.load(f)["job_results"]] == [10, 20]
+
+
+def test_unpicklable_aggregate_is_returned_and_stored_as_repr(tmp_path, caplog):
+    import threading
+
+    from configs import pydraclass
+
+    @pydraclass
+    class Locked(ToyGrid):
+        def agg_results(self, results):
+            return {"best": max(r.result["score"] for r in results), "lock": threading.Lock()}
+
+    grid = Locked(
+        base_dir=str(tmp_path / "g"),
+        sweep_props={"width": [1, 2], "seed": [0]},
+        base_experiment_config=ToyConfig(),
+    )
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [aggregated] = run_grid_searches([grid], max_gpus=2)
+    assert aggregated["best"] == 20
+    assert "could not pickle results" in caplog.text
+    [pkl] = list((tmp_path / "g").glob("grid_search_results_*.pkl"))
+    with open(pkl, "rb") as f:
+        payload = pickle.load(f)
+    assert payload["unpicklable"] == ["results"] and "best" in payload["results"]
+    assert len(payload["job_results"]) == 2
+    summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    assert summary["status"] == "done"

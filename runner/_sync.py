@@ -132,21 +132,41 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
     runner = _LoopRunner()
     outcome: dict[str, Any] = {}
 
+    # Waiting on an Event, not Thread.join(): a join interrupted by KeyboardInterrupt can
+    # leave the thread looking finished (CPython gh-90882), and the second wait, the one
+    # that lets the jobs be cancelled cleanly, would then return at once.
+    finished = threading.Event()
+
     def target() -> None:
         try:
             outcome["value"] = runner.run(coro, handle_signals=False)
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=target, name="runner-run-sync", daemon=True)
+    # The running loop may have its own SIGINT handler (asyncio.run's cancels its main
+    # task, which is blocked in this join and would only see it when the sweep ends):
+    # while we wait, Ctrl-C must raise here, so the jobs are cancelled now.
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        current = signal.getsignal(signal.SIGINT)
+        if current not in (signal.SIG_IGN, signal.default_int_handler):
+            previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     thread.start()
     try:
-        thread.join()  # interruptible by KeyboardInterrupt on POSIX
+        try:
+            finished.wait()  # interruptible by KeyboardInterrupt on POSIX
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
     except KeyboardInterrupt:
         logger.warning(
             "Interrupted: cancelling all jobs (running jobs are terminated, then killed)."
         )
         runner.cancel_threadsafe()
+        finished.wait()
         thread.join()
         raise
     if "error" in outcome:

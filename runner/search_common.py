@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from configs import InvalidConfigurationError
 from runner.errors import SearchConfigError
 from runner.job_folder import load_finished_result
 from runner.jobs import Job, expand_sweep, job_dir_of
@@ -223,7 +224,17 @@ class PointBuilder:
 
     def job_for(self, point: dict[str, Any]) -> Job:
         kwargs = self.kwargs_for(point)
-        returned = self.config.get_experiment_config_and_base_dir(**kwargs)
+        try:
+            returned = self.config.get_experiment_config_and_base_dir(**kwargs)
+        except InvalidConfigurationError as exc:
+            if "'base_dir'" not in str(exc):
+                raise
+            # The spec's own quick start sets config.base_dir on a config without that field.
+            raise self._fail(
+                f"{exc}. Give the experiment config a base_dir field: subclass "
+                "runner.BaseExperimentConfig (from runner.configs.base_experiment_config), or "
+                "add `base_dir: str | None = None` to it"
+            ) from exc
         if not (isinstance(returned, tuple) and len(returned) == 2):
             raise self._fail(
                 f"get_experiment_config_and_base_dir({_format_kwargs(kwargs)}) returned "

@@ -225,3 +225,21 @@ def test_unpicklable_aggregate_is_returned_and_stored_as_repr(tmp_path, caplog):
     assert len(payload["job_results"]) == 2
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
     assert summary["status"] == "done"
+
+
+def test_experiment_config_without_base_dir_gets_a_fix(tmp_path):
+    """The spec's quick start sets config.base_dir; a strict config without it needs a hint."""
+    from configs import pydraclass
+
+    @pydraclass
+    class Bare:
+        width: int = 1
+        seed: int = 0
+
+    grid = ToyGrid(
+        base_dir=str(tmp_path / "g"),
+        sweep_props={"width": [1], "seed": [0]},
+        base_experiment_config=Bare(),
+    )
+    with pytest.raises(SearchConfigError, match=r"has no field 'base_dir'.*BaseExperimentConfig"):
+        run_grid_searches([grid], max_gpus=1)

@@ -548,6 +548,11 @@ class LocalExecutor(Executor):
 
     def _child_env(self, device: Device, attempt: int) -> dict[str, str]:
         env = dict(os.environ)  # a copy: the parent's environment is never mutated
+        if "CUDA_VISIBLE_DEVICES" not in env and not device.is_cpu:
+            # The devices were numbered by NVML, in PCI bus order; CUDA's default order is
+            # fastest first, so on a mixed machine index i could be another card than the
+            # one the busy check measured. A user's own CUDA_DEVICE_ORDER wins.
+            env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         env["CUDA_VISIBLE_DEVICES"] = device.visible_devices
         env[SYS_PATH_ENV] = json.dumps(sys.path)
         env[ATTEMPT_ENV] = str(attempt)

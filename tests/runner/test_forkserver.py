@@ -140,6 +140,8 @@ def test_env_path_cwd_and_session_match_the_launch(
     # Exactly the launcher's environment: the parent's, plus what the executor sets.
     expected = dict(os.environ, CUDA_VISIBLE_DEVICES="GPU-abc")
     expected.setdefault("PYTHONUNBUFFERED", "1")
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:  # devices numbered by NVML: PCI bus order
+        expected.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     assert b["env"] == expected
     assert b["cwd"] == str(tmp_path)
     assert b["sys_path"][: len(sys.path)] == sys.path

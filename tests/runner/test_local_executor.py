@@ -251,3 +251,22 @@ def test_an_unpicklable_job_is_an_error_result(tmp_path: Any) -> None:
     r = _execute(job)
     assert (r.success, r.status) == (False, "error") and "could not be pickled" in (r.error or "")
     assert (read_job_json(job.base_dir) or {}).get("status") == "error"
+
+
+def test_nvml_numbered_devices_use_pci_bus_order(tmp_path, monkeypatch):
+    """Without CUDA_VISIBLE_DEVICES the indices are NVML's (PCI order); CUDA must agree."""
+    import asyncio
+
+    from runner.devices import Device
+    from runner.executors.local import LocalExecutor
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    executor = LocalExecutor()
+    assert executor._child_env(Device(cuda_id="1"), 1)["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")  # the user's choice wins
+    assert executor._child_env(Device(cuda_id="1"), 1)["CUDA_DEVICE_ORDER"] == "FASTEST_FIRST"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the user's own numbering: untouched
+    monkeypatch.delenv("CUDA_DEVICE_ORDER")
+    assert "CUDA_DEVICE_ORDER" not in executor._child_env(Device(cuda_id="1"), 1)
+    asyncio.run(executor.aclose())

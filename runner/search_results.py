@@ -82,10 +82,15 @@ def _dumps_what_pickles(payload: dict[str, Any], path: str) -> bytes:
 
 
 def write_summary(base_dir: str, summary: dict[str, Any]) -> str:
-    """Write ``{base_dir}/summary.json`` atomically; return its path."""
+    """Write ``{base_dir}/summary.json`` atomically; return its path.
+
+    Only a finished search's summary is fsynced: the ones rewritten while it runs are
+    superseded within a round, and an fsync on the event loop would delay every job
+    of the next round.
+    """
     path = os.path.join(base_dir, SUMMARY_FILE)
     os.makedirs(base_dir, exist_ok=True)
-    atomic_write_json(path, summary)
+    atomic_write_json(path, summary, fsync=summary.get("status") != "running")
     return path
 
 

@@ -148,12 +148,8 @@ def test_the_binary_search_example_runs_unchanged(
 
 
 def test_the_grid_search_example_runs_unchanged(
-    executor_name: str | Executor, executor_kind: str, tmp_path: Any
+    executor_name: str | Executor, tmp_path: Any
 ) -> None:
-    if executor_kind == "slurm":
-        # CI time: real Slurm runs the binary search example (and a grid in the resume test);
-        # the grid example's Slurm path is the same SlurmExecutor, run by "slurm-local".
-        pytest.skip("the real-Slurm example run is shared: see the binary search example")
     from examples.example_grid_search import make_configs
 
     best = run_grid_searches(

@@ -63,6 +63,8 @@ SIGNAL_HINTS: dict[int, str] = {
 
 def log_tail(path: str, lines: int) -> str:
     """The last ``lines`` lines of the log at ``path`` (for error texts), or why it can't be read."""
+    if lines <= 0:  # [-0:] would be every line
+        return ""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)

@@ -81,6 +81,15 @@ class BinarySearchResult(_Outcome):
     results_file: str | None = None
     total_time: float = 0.0
 
+    def raise_if_stopped(self) -> BinarySearchResult:
+        """Raise :class:`InconclusiveSearchError` if the search stopped early; else return self.
+
+        For users who prefer an exception to checking ``.error``.
+        """
+        if self.error:
+            raise InconclusiveSearchError(self.error)
+        return self
+
 
 def _points_per_round(scheduler: GPUScheduler, jobs_per_point: int) -> int:
     """Values a round tests: this search's share of the slots, over the jobs of one value.
@@ -526,12 +535,3 @@ def run_binary_searches(
         return list(outcomes)  # type: ignore[arg-type]
 
     return run_sync(main())
-
-
-# InconclusiveSearchError is part of the public error API: raise_on_error() turns
-# a stopped search into an exception for users who prefer that.
-def raise_on_error(outcome: BinarySearchResult) -> BinarySearchResult:
-    """Raise :class:`InconclusiveSearchError` if the search stopped early; else return it."""
-    if outcome.error:
-        raise InconclusiveSearchError(outcome.error)
-    return outcome

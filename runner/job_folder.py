@@ -50,8 +50,8 @@ import pickle
 import tempfile
 from typing import Any
 
+from runner.jobs import Job, config_to_dict, dict_hash, job_dir_of
 from runner.jobs import config_hash as _hash_config
-from runner.jobs import config_to_dict, job_dir_of
 from runner.scheduler import GPUJobResult
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "atomic_write_json",
     "job_config_hash",
     "job_identity",
+    "has_finished_result",
     "load_finished_result",
     "read_job_json",
     "read_result",
@@ -181,11 +182,14 @@ def job_identity(job: Any) -> dict[str, Any]:
     has_config = hasattr(job, "config")
     point = getattr(job, "point", None)
     cls = type(job)
+    config = config_to_dict(job.config) if has_config else None
+    # The hash of the dict just built, unless the job defines its own identity.
+    own_hash = getattr(cls, "config_hash", None) not in (None, Job.config_hash)
     return {
         "schema_version": SCHEMA_VERSION,
         "job_type": f"{cls.__module__}.{cls.__qualname__}",
-        "config": config_to_dict(job.config) if has_config else None,
-        "config_hash": job_config_hash(job),
+        "config": config,
+        "config_hash": job_config_hash(job) if own_hash or not has_config else dict_hash(config),
         "point": config_to_dict(point) if point is not None else None,
         "out_file": os.path.abspath(job.get_out_file()),
         "timeout": getattr(job, "timeout", None),
@@ -240,6 +244,41 @@ def error_summary(error: str | None) -> str | None:
     return None
 
 
+def _matching_record(job_dir: str, job: Any) -> dict[str, Any] | None:
+    """The folder's job.json if it says the job finished ok with the job's current config."""
+    record = read_job_json(job_dir)
+    if record is None:
+        return None
+    if record.get("status") != "ok":
+        logger.debug("Not reusing %s: status is %r", job_dir, record.get("status"))
+        return None
+    current = job_config_hash(job)
+    if current is None or record.get("config_hash") != current:
+        logger.debug(
+            "Not reusing %s: config hash %r on disk, %r now",
+            job_dir,
+            record.get("config_hash"),
+            current,
+        )
+        return None
+    return record
+
+
+def has_finished_result(job: Any) -> bool:
+    """Whether ``job``'s folder looks reusable, judged from job.json alone (nothing unpickled).
+
+    Cheaper than :func:`load_finished_result`, for counting; that function still has the
+    last word, since it also reads the result.
+    """
+    try:
+        job_dir = job_dir_of(job)
+        return _matching_record(job_dir, job) is not None and os.path.exists(
+            os.path.join(job_dir, RESULT_PKL)
+        )
+    except Exception:
+        return False
+
+
 def load_finished_result(job: Any) -> GPUJobResult | None:
     """A previous run's result for ``job`` if its folder says it finished ok with the same config.
 
@@ -255,20 +294,8 @@ def load_finished_result(job: Any) -> GPUJobResult | None:
     """
     try:
         job_dir = job_dir_of(job)
-        record = read_job_json(job_dir)
+        record = _matching_record(job_dir, job)
         if record is None:
-            return None
-        if record.get("status") != "ok":
-            logger.debug("Not reusing %s: status is %r", job_dir, record.get("status"))
-            return None
-        current = job_config_hash(job)
-        if current is None or record.get("config_hash") != current:
-            logger.debug(
-                "Not reusing %s: config hash %r on disk, %r now",
-                job_dir,
-                record.get("config_hash"),
-                current,
-            )
             return None
         stored = read_result(job_dir)
         if stored is None or stored[0] != "ok":

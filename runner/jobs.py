@@ -23,6 +23,7 @@ __all__ = [
     "OUT_FILE_NAME",
     "config_to_dict",
     "config_hash",
+    "dict_hash",
     "expand_sweep",
     "job_dir_of",
 ]
@@ -129,7 +130,12 @@ def config_hash(config: Any) -> str:
         >>> config_hash({"lr": 0.1, "seed": 1}) == config_hash({"seed": 1, "lr": 0.1})
         True
     """
-    canonical = json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
+    return dict_hash(config_to_dict(config))
+
+
+def dict_hash(config_dict: Any) -> str:
+    """:func:`config_hash` of a config already turned into a dict by :func:`config_to_dict`."""
+    canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -16,9 +16,9 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from configs import InvalidConfigurationError
+from configs import REQUIRED, InvalidConfigurationError
 from runner.errors import SearchConfigError
-from runner.job_folder import load_finished_result
+from runner.job_folder import has_finished_result, load_finished_result
 from runner.jobs import Job, expand_sweep, job_dir_of
 from runner.scheduler import GPUJobResult, GPUScheduler
 
@@ -59,7 +59,6 @@ class SearchStatus:
     started: float | None = None
     ended: float | None = None
     state: str = "pending"
-    durations: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def in_flight(self) -> int:
@@ -70,8 +69,6 @@ class SearchStatus:
         self.finished += 1
         self.failed += not result.success
         self.reused += bool(getattr(result, "reused", False))
-        if result.duration is not None and not getattr(result, "reused", False):
-            self.durations.append(result.duration)
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -121,8 +118,6 @@ class PointBuilder:
             )
 
     def _check_required_fields(self) -> None:
-        from configs import REQUIRED
-
         if not dataclasses.is_dataclass(self.config):
             return
         unset = [
@@ -341,7 +336,7 @@ def check_distinct_base_dirs(builders: Sequence[PointBuilder]) -> None:
 
 def count_finished(jobs: Iterable[Job]) -> int:
     """How many of ``jobs`` already hold a successful result for the same config."""
-    return sum(load_finished_result(job) is not None for job in jobs)
+    return sum(has_finished_result(job) for job in jobs)
 
 
 def log_reusable(owner: str, finished: int) -> None:

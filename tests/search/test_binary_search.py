@@ -14,7 +14,7 @@ import pytest
 from search_fixtures import FloatBisect, ToyBisect, ToyConfig, read_ledger
 
 from runner.binary_search import run_binary_searches
-from runner.errors import SearchConfigError
+from runner.errors import InconclusiveSearchError, SearchConfigError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -118,6 +118,8 @@ def test_inconclusive_point_is_retried_once_then_search_stops(tmp_path):
     assert len(read_ledger(str(tmp_path / "l"))) == 4  # 2 seeds, run twice
     summary = json.loads((tmp_path / "bisect" / "summary.json").read_text())
     assert summary["status"] == "error" and "inconclusive" in summary["error"]
+    with pytest.raises(InconclusiveSearchError, match="inconclusive twice"):
+        outcome.raise_if_stopped()
 
 
 @pytest.mark.parametrize(

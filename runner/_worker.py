@@ -63,11 +63,7 @@ def main(argv: list[str]) -> int:
             job = cloudpickle.load(f)
         value = job.run()
     except Exception:
-        text = traceback.format_exc()
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        atomic_write_bytes(result_path, cloudpickle.dumps(("error", text)))
-        return EXIT_JOB_FAILED
+        return _fail(result_path, traceback.format_exc())
     try:
         payload = cloudpickle.dumps(("ok", value))
     except Exception as exc:
@@ -76,14 +72,24 @@ def main(argv: list[str]) -> int:
             f"({type(exc).__name__}: {exc}); return plain data (numbers, dicts, arrays) instead.\n"
             + traceback.format_exc()
         )
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        atomic_write_bytes(result_path, cloudpickle.dumps(("error", text)))
-        return EXIT_JOB_FAILED
+        return _fail(result_path, text)
     # No fsync here: it would add milliseconds to every job's turnaround. The driver flushes
     # result.pkl to disk in the background once it has read it (LocalExecutor).
     atomic_write_bytes(result_path, payload, fsync=False)
     return EXIT_OK
+
+
+def _fail(result_path: str, text: str) -> int:
+    """Report the job's failure: the text to its log and, as ("error", text), to result.pkl."""
+    import cloudpickle
+
+    from runner.job_folder import atomic_write_bytes
+
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    # No fsync, as for a success: the driver flushes result.pkl once it has read it.
+    atomic_write_bytes(result_path, cloudpickle.dumps(("error", text)), fsync=False)
+    return EXIT_JOB_FAILED
 
 
 if __name__ == "__main__":

@@ -167,11 +167,14 @@ def runner_version() -> str:
         return "unknown"
 
 
-def job_config_hash(job: Any) -> str | None:
-    """The job's identity for resume: ``job.config_hash()``, else the hash of ``job.config``, else None."""
+def job_config_hash(job: Any, config_dict: Any = None) -> str | None:
+    """The job's identity for resume: its own ``config_hash()`` if it defines one, else the
+    hash of ``job.config`` (of ``config_dict``, when the caller already converted it), else None."""
     method = getattr(job, "config_hash", None)
-    if callable(method):
+    if callable(method) and getattr(method, "__func__", None) is not Job.config_hash:
         return str(method())
+    if config_dict is not None:
+        return dict_hash(config_dict)
     if hasattr(job, "config"):
         return _hash_config(job.config)
     return None
@@ -183,13 +186,11 @@ def job_identity(job: Any) -> dict[str, Any]:
     point = getattr(job, "point", None)
     cls = type(job)
     config = config_to_dict(job.config) if has_config else None
-    # The hash of the dict just built, unless the job defines its own identity.
-    own_hash = getattr(cls, "config_hash", None) not in (None, Job.config_hash)
     return {
         "schema_version": SCHEMA_VERSION,
         "job_type": f"{cls.__module__}.{cls.__qualname__}",
         "config": config,
-        "config_hash": job_config_hash(job) if own_hash or not has_config else dict_hash(config),
+        "config_hash": job_config_hash(job, config),
         "point": config_to_dict(point) if point is not None else None,
         "out_file": os.path.abspath(job.get_out_file()),
         "timeout": getattr(job, "timeout", None),

@@ -45,6 +45,7 @@ import time
 from typing import Any
 
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
+from runner.devices import Device
 from runner.errors import MissingDependencyError
 from runner.executors._outcome import (
     CANCELLED_SUMMARY,
@@ -66,22 +67,10 @@ from runner.job_folder import (
 from runner.jobs import job_dir_of
 from runner.scheduler import GPUJobResult
 
-__all__ = ["RemoteAttempt", "gpu_id_of", "import_extra", "kill_group", "run_worker"]
+__all__ = ["RemoteAttempt", "import_extra", "kill_group", "run_worker"]
 
 #: How often the remote side checks its worker (for the timeout and for cancellation).
 _POLL_S = 0.05
-
-
-def gpu_id_of(visible: str | None) -> int | str | None:
-    """``GPUJobResult.gpu_id`` for what a job saw in ``CUDA_VISIBLE_DEVICES``.
-
-    Example:
-        >>> gpu_id_of("1"), gpu_id_of("0,1"), gpu_id_of(""), gpu_id_of(None)
-        (1, '0,1', None, None)
-    """
-    if not visible:
-        return None
-    return int(visible) if visible.isdigit() else visible
 
 
 def kill_group(pgid: int, sig: int) -> None:
@@ -173,7 +162,7 @@ def run_worker(
         host=host,
         pid=popen.pid,
         device=device or None,
-        gpu_id=gpu_id_of(device),
+        gpu_id=Device(device or None).gpu_id,
         attempt=attempt,
         start_time=start,
     )
@@ -200,7 +189,7 @@ def run_worker(
             status="cancelled",
             end_time=end,
             duration=end - start,
-            error_summary="cancelled (Ctrl-C, SIGTERM, scheduler shutdown or requeue)",
+            error_summary=CANCELLED_SUMMARY,
             **exit_fields(rc),
         )
         write_job_json(job_dir, record)
@@ -323,7 +312,7 @@ class RemoteAttempt:
             host=outcome.get("host"),
             pid=outcome.get("pid"),
             device=outcome.get("device") or None,
-            gpu_id=gpu_id_of(outcome.get("device")),
+            gpu_id=Device(outcome.get("device") or None).gpu_id,
             start_time=outcome.get("start_time"),
             **exit_fields(rc),
         )

@@ -19,6 +19,7 @@ from runner.job_folder import (
     atomic_write_bytes,
     atomic_write_json,
     error_summary,
+    has_finished_result,
     job_config_hash,
     job_identity,
     load_finished_result,
@@ -152,8 +153,28 @@ def test_load_finished_result_distrusts_anything_else(tmp_path: Any, damage: str
         del plain.config
         assert job_config_hash(plain) is None
         assert load_finished_result(plain) is None
+        assert not has_finished_result(plain)
         return
     assert load_finished_result(job) is None
+    # The cheap check used for counting reads job.json only: it can't see a bad result.pkl.
+    unpickled_only = ("corrupt_result", "truncated_result", "error_result")
+    assert has_finished_result(job) is (damage in unpickled_only)
+
+
+class _OwnIdentityJob(Job):
+    """A job that says itself what makes two runs the same (here: only ``x``)."""
+
+    def config_hash(self) -> str:
+        return f"x={self.config['x']}"
+
+
+def test_a_job_defining_config_hash_is_resumed_by_it(tmp_path: Any) -> None:
+    job = _OwnIdentityJob(run_fn=_square, config={"x": 3, "noise": 1}, base_dir=str(tmp_path / "j"))
+    asyncio.run(LocalExecutor().execute(job, Device("0")))
+    assert read_job_json(job.base_dir)["config_hash"] == "x=3"
+    same = _OwnIdentityJob(run_fn=_square, config={"x": 3, "noise": 2}, base_dir=job.base_dir)
+    r = load_finished_result(same)
+    assert r is not None and r.result == 9 and has_finished_result(same)
 
 
 def test_read_job_json_never_raises(tmp_path: Any) -> None:

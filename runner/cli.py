@@ -31,9 +31,12 @@ from typing import IO, Any
 
 __all__ = ["build_parser", "main"]
 
+from runner.job_folder import JOB_JSON
+from runner.jobs import OUT_FILE_NAME
+
 logger = logging.getLogger("runner")
 
-_LOG_NAME = "experiment_output.log"
+_LOG_NAME = OUT_FILE_NAME
 
 
 class _UsageError(Exception):
@@ -205,7 +208,7 @@ def _job_folders(root: str) -> list[str]:
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if "job.json" in files or _LOG_NAME in files:
+        if JOB_JSON in files or _LOG_NAME in files:
             found.append(folder)
     return found
 
@@ -218,7 +221,7 @@ def _find_log(root: str, job: str) -> str:
             return candidate
         if os.path.isdir(candidate) and (
             os.path.exists(os.path.join(candidate, _LOG_NAME))
-            or os.path.exists(os.path.join(candidate, "job.json"))
+            or os.path.exists(os.path.join(candidate, JOB_JSON))
         ):
             return os.path.join(candidate, _LOG_NAME)
     folders = _job_folders(root)
@@ -410,7 +413,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         script, args.overrides, base_dir=base_dir, timeout=args.timeout, retries=args.retries
     )
     print(f"runner grid: results in {os.path.abspath(base_dir)}", file=sys.stderr)
-    [results] = _run(run_grid_searches, [grid], options)
+    [results] = run_grid_searches([grid], **options)
     jobs = [job_summary(r) for r in results]
     failed = sum(not j["success"] for j in jobs)
     if args.json:
@@ -473,12 +476,12 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
         retries=args.retries,
     )
     print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
-    [outcome] = _run(run_binary_searches, [search], options)
+    [outcome] = run_binary_searches([search], **options)
     from runner.search_results import json_summary
 
     achieved, failed = outcome
     prop = search.prop
-    data = {
+    data: dict[str, Any] = {
         "base_dir": os.path.abspath(base_dir),
         "prop": prop,
         "achieved": None
@@ -521,15 +524,6 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
         console.print(f"error: {outcome.error}", markup=False)
     console.print(f"results: {outcome.results_file}", markup=False)
     return 1 if outcome.error else 0
-
-
-def _run(fn: Any, configs: list[Any], options: dict[str, Any]) -> Any:
-    return fn(
-        configs,
-        options["max_gpus"],
-        options["simultaneous_jobs_per_gpu"],
-        **{k: v for k, v in options.items() if k not in ("max_gpus", "simultaneous_jobs_per_gpu")},
-    )
 
 
 # -- the parser ----------------------------------------------------------------------------

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from runner.scheduler import GPUScheduler
     from runner.search_common import SearchStatus
 
+from runner.jobs import job_dir_of
+
 __all__ = ["PROGRESS_ENV", "ProgressDisplay", "format_duration", "resolve_mode", "watch"]
 
 logger = logging.getLogger("runner")
@@ -159,8 +161,8 @@ class ProgressDisplay:
     @staticmethod
     def _job_dir(job: Any) -> str:
         try:
-            return os.path.dirname(os.path.abspath(str(job.get_out_file())))
-        except Exception:
+            return job_dir_of(job)
+        except Exception:  # a job whose out file can't be told is shown without a folder
             return ""
 
     @staticmethod

@@ -36,6 +36,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import MissingDependencyError, ReportError
+from runner.job_folder import JOB_JSON
+from runner.search_results import SUMMARY_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -176,7 +178,7 @@ def job_rows(root: str) -> list[JobRow]:
         return []
     now = time.time()
     rows = []
-    for path in _walk(root, "job.json"):
+    for path in _walk(root, JOB_JSON):
         record = _read_json(path)
         if record is not None:
             rows.append(_job_row(path, record, now))
@@ -246,7 +248,7 @@ def search_rows(root: str, jobs: Sequence[JobRow] | None = None) -> list[SearchR
     root = _check_dir(root)
     jobs = job_rows(root) if jobs is None else jobs
     rows = []
-    for path in _walk(root, "summary.json"):
+    for path in _walk(root, SUMMARY_FILE):
         summary = _read_json(path)
         if summary is not None:
             rows.append(_search_row(path, summary, jobs))
@@ -491,7 +493,7 @@ def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, 
     if base_dir is None:
         return []
     found = []
-    for path in _walk(base_dir, "job.json"):
+    for path in _walk(base_dir, JOB_JSON):
         record = _read_json(path)
         if record and record.get("status") == "ok" and isinstance(record.get("point"), dict):
             found.append({"point": record["point"], "result": record.get("result_summary")})
@@ -499,16 +501,9 @@ def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, 
 
 
 def _sweep_props(summary: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The grid's swept values; summary.json may hold them as a repr string (lists of
-    values are not JSON scalars), which is read back safely, else taken from the points."""
-    import ast
-
+    """The grid's swept values from summary.json, else (a summary from before the search
+    wrote them, or none) taken from the job points."""
     sweep = summary.get("sweep_props")
-    if isinstance(sweep, str):
-        try:
-            sweep = ast.literal_eval(sweep)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            sweep = None
     if isinstance(sweep, dict) and sweep and all(isinstance(v, list) for v in sweep.values()):
         return {str(k): v for k, v in sweep.items()}
     derived: dict[str, list[Any]] = {}
@@ -687,7 +682,7 @@ def write_plots(
     if os.path.isfile(root):
         summaries = [os.path.abspath(root)]
     else:
-        summaries = list(_walk(_check_dir(root), "summary.json"))
+        summaries = list(_walk(_check_dir(root), SUMMARY_FILE))
     if not summaries:
         raise ReportError(f"no summary.json under {root!r}: is it a sweep's base_dir?")
     written: list[str] = []

@@ -41,8 +41,7 @@ def _grid_summary() -> dict:
                 )
     return {
         "kind": "grid_search",
-        # as grid_search writes it: the lists make it a repr string
-        "sweep_props": repr({"lr": [0.1, 0.01], "width": [8, 16, 32], "seed": [1, 2]}),
+        "sweep_props": {"lr": [0.1, 0.01], "width": [8, 16, 32], "seed": [1, 2]},
         "jobs": jobs,
     }
 
@@ -171,7 +170,7 @@ def test_write_plots_per_search_into_its_folder(tmp_path: Path) -> None:
 
 def test_running_grid_is_plotted_from_job_json(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(
-        json.dumps({"kind": "grid_search", "status": "running", "sweep_props": "{}"})
+        json.dumps({"kind": "grid_search", "status": "running", "sweep_props": {}})
     )
     for x in (1, 2):
         folder = tmp_path / f"x={x}"

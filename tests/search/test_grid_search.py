@@ -68,6 +68,7 @@ def test_results_pickle_and_summary(tmp_path):
     assert all(isinstance(r, GPUJobResult) for r in payload["job_results"])
     summary = json.loads((base / "summary.json").read_text())
     assert summary["status"] == "done" and summary["num_jobs"] == 6
+    assert summary["sweep_props"] == {"width": [1, 2, 3], "seed": [0, 1]}  # JSON, not a repr
     assert [j["point"] for j in summary["jobs"]][:2] == [
         {"width": 1, "seed": 0},
         {"width": 1, "seed": 1},

@@ -149,11 +149,13 @@ def test_numpy_like_integers_are_ints() -> None:
 
     assert isinstance(MyInt(3), numbers.Integral)
     assert Typed(i=MyInt(3)).i == 3
+    np = pytest.importorskip("numpy")  # an Integral that is not an int subclass
+    assert Typed(i=np.int64(3)).i == 3
 
 
 def test_forward_references_to_later_classes_resolve() -> None:
     config = EarlyConfig()
-    with pytest.raises(InvalidConfigurationError, match="expected LaterConfig | None"):
+    with pytest.raises(InvalidConfigurationError, match=r"expected LaterConfig \| None"):
         config.later = 3
     config.later = LaterConfig()
 

@@ -18,8 +18,6 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-import yaml
-
 from configs._core import class_path, is_config, lookup_class
 from configs._hints import field_hints
 from configs._types import (
@@ -186,6 +184,8 @@ def _plain_key(key: Any, path: str, lenient: bool) -> Any:
 
 def dump_yaml(config: Any, *, lenient: bool = False) -> str:
     """``config`` as a YAML document, fields in declaration order."""
+    import yaml  # here, not at the top: every job process imports configs, few write YAML
+
     data = to_plain(to_dict(config), path=type(config).__name__, lenient=lenient)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
@@ -232,6 +232,8 @@ def _load_mapping(cls: type, path: PathLike, data: Any) -> Mapping[str, Any]:
 
 def load_yaml(cls: type[C], path: PathLike) -> C:
     """Read a ``cls`` from a YAML file (``yaml.safe_load``: no code runs)."""
+    import yaml
+
     data = yaml.safe_load(pathlib.Path(path).read_text(encoding="utf-8"))
     return from_dict(cls, _load_mapping(cls, path, data))
 

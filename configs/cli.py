@@ -28,8 +28,6 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-import yaml
-
 from configs._core import REQUIRED, is_config, is_config_class, pydra_classes_named
 from configs._docs import field_docs
 from configs._hints import field_hints
@@ -280,6 +278,8 @@ def _config_from_argv(cls: type[C], argv: Sequence[str], prog: str) -> C:
     if line.help:
         print(help_text(cls, prog=prog))
         raise SystemExit(0)
+    import yaml  # only the command line reads YAML: jobs import configs without it
+
     try:
         if line.config_file is not None:
             config: Any = cls.load_yaml(line.config_file)  # type: ignore[attr-defined]

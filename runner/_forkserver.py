@@ -25,6 +25,16 @@ on the log's descriptor, ``chdir`` to the driver's working directory,
 :func:`runner._worker.main`, and a normal interpreter exit (atexit handlers,
 non-daemon threads, flushes), as ``python -m runner._worker`` would.
 
+Pre-forked children: once the driver has sent a burst of requests (a round of a
+search, a wave of jobs) and the server has then been idle for ``REFILL_DELAY``
+seconds, it forks that many children ahead of need. Each calls ``setsid()`` and
+waits on its own socket; a request is handed to one of them and answered at once,
+so the fork, and the page copying a fresh fork costs, happen while the jobs of
+the previous round run rather than in the burst, when every core is busy
+starting jobs. A pre-forked child is still a fresh process used for one job
+only, with nothing of any job in it; it exits when the server's end of its socket
+closes (the server exited or died).
+
 When the driver goes away (EOF on the socket), the server terminates the process
 groups of the children still running (no orphans), then exits.
 """
@@ -41,6 +51,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -53,13 +64,22 @@ from runner import (
 )
 
 # Every search job unpickles its search config (its run function is a bound method of
-# it): Runner's own config library, pure Python, nothing that touches a device.
-from runner.configs import search_configs  # noqa: F401  (pre-imported for the children)
+# it) and, mostly, an experiment config built on BaseExperimentConfig: Runner's own
+# config library, pure Python, nothing that touches a device.
+from runner.configs import (
+    base_experiment_config,  # noqa: F401  (pre-imported for the children)
+    search_configs,  # noqa: F401  (pre-imported for the children)
+)
 
 #: Most bytes one request may take: the job's environment is the bulk of it.
 MAX_MESSAGE = 1 << 20
 #: Seconds the server gives orphaned jobs between SIGTERM and SIGKILL when the driver is gone.
 ORPHAN_GRACE = 1.0
+#: Seconds without a request after which the server forks children ahead of need: long
+#: enough that a burst of requests is over, short next to a job.
+REFILL_DELAY = 0.02
+#: Most children kept pre-forked (each holds a little private memory while it waits).
+MAX_POOL = 64
 
 
 @dataclass
@@ -165,12 +185,26 @@ def _system_exit_code(exc: SystemExit) -> int:
     return 1
 
 
+@dataclass
+class _Idle:
+    """A pre-forked child, in its own session, waiting on ``sock`` for its one job."""
+
+    pid: int
+    sock: socket.socket
+
+
 class Server:
     """The server's loop: requests in, children forked, exits reaped and reported."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.children: set[int] = set()
+        #: Pre-forked children, oldest first, and how many to keep: the most jobs seen
+        #: running at once (a search round, a wave of jobs: the slots in use).
+        self.idle: deque[_Idle] = deque()
+        self.pool_target = 0
+        #: True once no request came for REFILL_DELAY: refill until the next request.
+        self._quiet = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -185,16 +219,70 @@ class Server:
             pass
 
     def _reap(self) -> None:
-        while self.children:
+        while self.children or self.idle:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 self.children.clear()
+                self._drop_idle(lambda _: True)
                 return
             if pid == 0:
                 return
-            self.children.discard(pid)
-            self._send({"pid": pid, "rc": os.waitstatus_to_exitcode(status)})
+            if pid in self.children:
+                self.children.discard(pid)
+                self._send({"pid": pid, "rc": os.waitstatus_to_exitcode(status)})
+            else:  # a pre-forked child that died before it got a job (killed from outside)
+                self._drop_idle(lambda idle, pid=pid: idle.pid == pid)
+
+    def _drop_idle(self, which: Any) -> None:
+        for idle in [i for i in self.idle if which(i)]:
+            self.idle.remove(idle)
+            idle.sock.close()
+
+    def _hand_to_idle(self, request: dict[str, Any], data: bytes, log_fd: int) -> bool:
+        """Give the request to a pre-forked child; False when none could take it."""
+        while self.idle:
+            idle = self.idle.popleft()
+            try:
+                socket.send_fds(idle.sock, [data], [log_fd])
+            except OSError:  # it died meanwhile; the reaper collects it
+                idle.sock.close()
+                continue
+            idle.sock.close()
+            os.close(log_fd)
+            self.children.add(idle.pid)
+            self._send({"id": request["id"], "pid": idle.pid})
+            return True
+        return False
+
+    def _prefork(self) -> ChildSpec | None:
+        """Fork one child that waits for a job; in that child, return its job's spec."""
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ready_r, ready_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # out of processes: requests still fork (and report) on demand
+            for end in (parent_end, child_end):
+                end.close()
+            os.close(ready_r)
+            os.close(ready_w)
+            self.pool_target = len(self.idle)
+            return None
+        if pid == 0:
+            os.setsid()
+            os.close(ready_w)
+            os.close(ready_r)
+            parent_end.close()
+            self._forget_in_child()
+            return _wait_for_job(child_end)
+        child_end.close()
+        os.close(ready_w)
+        # As for a fork on demand: the pid is handed out only once the child leads its group.
+        while os.read(ready_r, 1):
+            pass
+        os.close(ready_r)
+        self.idle.append(_Idle(pid, parent_end))
+        return None
 
     def _fork(self, request: dict[str, Any], log_fd: int) -> ChildSpec | None:
         ready_r, ready_w = os.pipe()
@@ -228,8 +316,24 @@ class Server:
         os.close(self.wake_r)
         os.close(self.wake_w)
         self.sock.close()
+        # The server's ends of the waiting children's sockets: only the server may hold
+        # them, so that its exit (or death) is the EOF that ends those children.
+        for idle in self.idle:
+            idle.sock.close()
+        self.idle.clear()
 
     def _terminate_orphans(self) -> None:
+        # Pre-forked children ran nothing: kill them and reap them now, without a grace.
+        waiting = [idle.pid for idle in self.idle]
+        self._drop_idle(lambda _: True)
+        for pid in waiting:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if not self.children:
+            return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in list(self.children):
                 try:
@@ -245,7 +349,16 @@ class Server:
     def serve(self) -> ChildSpec | None:
         """Serve until the driver hangs up (returns None) or, in a forked child, its spec."""
         while True:
-            readable, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
+            timeout = None
+            if len(self.idle) < self.pool_target:
+                timeout = 0.0 if self._quiet else REFILL_DELAY
+            readable, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [], timeout)
+            if not readable:  # no request for a while: the burst is over, fork ahead of need
+                self._quiet = True
+                spec = self._prefork()
+                if spec is not None:
+                    return spec
+                continue
             if self.wake_r in readable:
                 try:
                     while os.read(self.wake_r, 512):
@@ -275,9 +388,56 @@ class Server:
                     os.close(fd)
                 self._send({"id": request.get("id"), "error": "no log descriptor received"})
                 continue
-            spec = self._fork(request, fds[0])
-            if spec is not None:
-                return spec
+            self._quiet = False
+            if not self._hand_to_idle(request, data, fds[0]):
+                spec = self._fork(request, fds[0])
+                if spec is not None:
+                    return spec
+            self.pool_target = min(MAX_POOL, max(self.pool_target, len(self.children)))
+
+
+def _rehearse() -> None:
+    """In a pre-forked child, while it waits: walk a job's start-up on a dummy job.
+
+    A forked child pays for every page it first touches: the server's objects it
+    writes to (reference counts) are copied, and the interpreter's code is mapped in,
+    at a few microseconds each, hundreds of pages per job. Doing the same steps on a
+    dummy job now moves that cost out of the burst in which a round's jobs start.
+    Nothing here has effects outside this process, and nothing of it reaches the job
+    but warmer caches (which a fresh interpreter would fill the same way).
+    """
+    try:
+        from runner.configs.base_experiment_config import BaseExperimentConfig
+        from runner.jobs import Job
+
+        job = Job(run_fn=len, config=BaseExperimentConfig(base_dir=""), base_dir="")
+        cloudpickle.loads(cloudpickle.dumps(job))
+        cloudpickle.dumps(("ok", {"value": 0.5, "seed": 0, "passed": True}))
+        request = {"id": 0, "job_dir": "", "cwd": os.getcwd(), "env": dict(os.environ)}
+        json.loads(json.dumps(request))
+        _worker.header_line("", "1")
+        raw = os.environ.get(_worker.SYS_PATH_ENV)
+        if raw:  # fill the import system's directory caches for the driver's sys.path
+            import importlib.machinery
+
+            importlib.machinery.PathFinder.find_spec("_runner_rehearsal_", json.loads(raw))
+    except Exception:  # only ever an optimisation
+        pass
+
+
+def _wait_for_job(sock: socket.socket) -> ChildSpec:
+    """In a pre-forked child: block until the server hands over a job (or exit on EOF)."""
+    _rehearse()
+
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
+    except OSError:
+        data, fds = b"", []
+    sock.close()
+    if not data or len(fds) != 1:  # the server is gone: nothing was started, nothing to flush
+        os._exit(0)
+    request = json.loads(data)
+    return ChildSpec(request["job_dir"], request["cwd"], request["env"], fds[0])
 
 
 def main(argv: list[str]) -> int:
@@ -299,4 +459,7 @@ if __name__ == "__main__":
     code = main(sys.argv)
     sys.stdout.flush()
     sys.stderr.flush()
-    sys.exit(code)
+    # Only the server gets here (a child exits in run_child), its children reaped and
+    # nothing of its own to clean up: skip the interpreter's teardown, which the driver's
+    # shutdown would wait for.
+    os._exit(code)

@@ -26,15 +26,19 @@ EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 
 
-def _write_header(device: str, attempt: str) -> None:
+def header_line(device: str, attempt: str) -> str:
+    """The line that opens each attempt's part of the log."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-    line = (
+    return (
         f"===== runner: attempt {attempt} on device {device or 'cpu'} "
         f"(CUDA_VISIBLE_DEVICES={device!r}), host {socket.gethostname()}, pid {os.getpid()}, "
         f"started {stamp} =====\n"
     )
+
+
+def _write_header(device: str, attempt: str) -> None:
     # os.write, not print: the header must precede anything the job writes at any level.
-    os.write(1, line.encode())
+    os.write(1, header_line(device, attempt).encode())
 
 
 def _restore_sys_path() -> None:

@@ -41,7 +41,6 @@ crash never leaves a half-written file that a resume would trust.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -50,9 +49,9 @@ import pickle
 import tempfile
 from typing import Any
 
+from runner.job_result import GPUJobResult
 from runner.jobs import Job, config_to_dict, dict_hash, job_dir_of
 from runner.jobs import config_hash as _hash_config
-from runner.scheduler import GPUJobResult
 
 __all__ = [
     "JOB_JSON",
@@ -156,15 +155,11 @@ def read_result(job_dir: str) -> tuple[str, Any] | None:
     return value
 
 
-@functools.lru_cache(maxsize=1)
 def runner_version() -> str:
-    """The installed Runner version (cached: metadata lookups are slow)."""
-    try:
-        from importlib.metadata import version
+    """The Runner version that writes job folders (the package's, read without a metadata lookup)."""
+    from runner import __version__
 
-        return version("runner")
-    except Exception:
-        return "unknown"
+    return __version__
 
 
 def job_config_hash(job: Any, config_dict: Any = None) -> str | None:

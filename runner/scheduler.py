@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from runner.devices import (
     CPU_DEVICE,
@@ -24,6 +23,7 @@ from runner.devices import (
     select_devices,
 )
 from runner.errors import DeviceConfigError, SchedulerClosedError
+from runner.job_result import GPUJobResult, JobStatus
 
 if TYPE_CHECKING:
     from runner.executors.base import Executor
@@ -31,50 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["GPUJobResult", "GPUScheduler", "JobStatus"]
 
 logger = logging.getLogger("runner")
-
-#: How a job attempt ended; "running" only ever appears on disk, in job.json.
-JobStatus = Literal["ok", "error", "crashed", "timeout", "cancelled"]
-
-
-@dataclasses.dataclass
-class GPUJobResult:
-    """How one job ended: the spec's fields first, then the details.
-
-    ``status`` is "ok", "error" (the job raised or exited non-zero), "crashed" (killed
-    by a signal: segfault, abort, OOM kill), "timeout" or "cancelled".
-
-    Example:
-        >>> r = GPUJobResult(success=True, result=0.93, gpu_id=0)
-        >>> r.status, r.attempts
-        ('ok', 1)
-    """
-
-    success: bool
-    #: The child's full traceback, or what happened (signal, exit code, timeout) with the log's tail.
-    error: str | None = None
-    #: The device the job ran on: int for an index, the verbatim id for UUID/MIG, None on CPU.
-    gpu_id: int | str | None = None
-    out_file: str = ""
-    job: Any = None
-    #: What ``job.run()`` returned (None unless ``success``).
-    result: Any = None
-    status: str = ""
-    duration: float | None = None
-    #: Epoch seconds.
-    start_time: float | None = None
-    end_time: float | None = None
-    exit_code: int | None = None
-    #: The signal number that killed the job, if one did.
-    signal: int | None = None
-    attempts: int = 1
-    #: True when the result was read back from a previous run's job folder (resume).
-    reused: bool = False
-    host: str | None = None
-    pid: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.status:
-            self.status = "ok" if self.success else "error"
 
 
 def _check_count(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
@@ -416,6 +372,7 @@ class GPUScheduler:
             await aclose()
 
     async def __aenter__(self) -> GPUScheduler:
+        self._executor.warm_up()  # e.g. the fork server's imports overlap the searches' set-up
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -383,6 +383,10 @@ class ForkServerLauncher(ProcessLauncher):
             except _ServerGone:
                 self._broken = True
 
+    def warm_up(self) -> None:
+        """Start the fork server in the background (no wait): its imports overlap our set-up."""
+        self._current_server()
+
     async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> WorkerProcess:
         """Fork the worker for ``job_dir`` from the server (spawn it if the server is gone)."""
         server = self._current_server()
@@ -506,6 +510,12 @@ class LocalExecutor(Executor):
         start = getattr(self.launcher, "start", None)
         if start is not None:
             await start()
+
+    def warm_up(self) -> None:
+        """Start the fork server in the background, without waiting for it (see ``start``)."""
+        warm_up = getattr(self.launcher, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     async def aclose(self) -> None:
         """Stop the fork server, if one was started, and finish the pending flushes to disk.

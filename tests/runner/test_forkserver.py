@@ -43,7 +43,15 @@ def _env_probe(_: Any) -> dict[str, Any]:
         "ppid": os.getppid(),
         "torch_loaded": "torch" in sys.modules,
         "argv0": os.path.basename(sys.argv[0]),
+        "fds": _open_fds(),
     }
+
+
+def _open_fds() -> list[int]:
+    """The descriptors this process holds, but for the one listing them."""
+    with os.scandir("/proc/self/fd") as it:
+        listed = [int(entry.name) for entry in it]
+    return sorted(fd for fd in listed if os.path.exists(f"/proc/self/fd/{fd}"))
 
 
 def _leave_things_open(path: str) -> str:
@@ -150,6 +158,7 @@ def test_env_path_cwd_and_session_match_the_launch(
         assert r["ppid"] != os.getpid() or method == "spawn"
         assert not r["torch_loaded"]
         assert r["argv0"] == "_worker.py"
+        assert r["fds"] == [0, 1, 2]
     log = open(second.out_file).read()
     assert "to stdout" in log and "to stderr" in log
 
@@ -264,3 +273,128 @@ def test_start_method_is_validated_and_defaults_from_the_environment(
     monkeypatch.setenv("RUNNER_START_METHOD", "fork")
     with pytest.raises(ValueError, match="RUNNER_START_METHOD"):
         LocalExecutor()
+
+
+# -- pre-forked children -------------------------------------------------------------------
+
+
+def _meet(args: tuple[str, int, str]) -> int:
+    """Wait until ``count`` jobs have reached this point (files in ``folder``): they overlap."""
+    folder, count, name = args
+    open(os.path.join(folder, name), "w").close()
+    deadline = time.monotonic() + 20
+    while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting on files the other jobs write, not on time
+    return os.getpid()
+
+
+async def _burst_then_pool(executor: LocalExecutor, folder: str, count: int) -> set[int]:
+    """Run ``count`` overlapping jobs, then wait for the server to pre-fork as many children.
+
+    Returns the waiting children's pids (the server's only children once the burst is over).
+    """
+    os.makedirs(folder)
+    await asyncio.gather(
+        *(
+            executor.execute(
+                Job(run_fn=_meet, config=(folder, count, str(i)), base_dir=f"{folder}_{i}"),
+                CPU_DEVICE,
+            )
+            for i in range(count)
+        )
+    )
+    server = psutil.Process(executor.launcher._server.popen.pid)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while len(server.children()) < count:
+        assert time.monotonic() < deadline, "the server never pre-forked its children"
+        await asyncio.sleep(0.01)
+    return {p.pid for p in server.children()}
+
+
+def test_pre_forked_children_run_the_next_burst_with_the_same_isolation(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+    devices = [Device(cuda_id="0"), Device(cuda_id="GPU-abc"), Device(cuda_id="MIG-1")]
+
+    async def main() -> tuple[set[int], list[GPUJobResult]]:
+        try:
+            waiting = await _burst_then_pool(executor, str(tmp_path / "meet"), len(devices))
+            # Set after the children were forked: the job's launch, not the fork, decides.
+            monkeypatch.setenv("RUNNER_TEST_MARKER", "later")
+            monkeypatch.chdir(tmp_path)
+            monkeypatch.syspath_prepend(str(tmp_path / "extra"))
+            results = await asyncio.gather(
+                *(
+                    executor.execute(
+                        Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / f"p{i}")),
+                        device,
+                    )
+                    for i, device in enumerate(devices)
+                )
+            )
+            return waiting, list(results)
+        finally:
+            await executor.aclose()
+
+    waiting, results = asyncio.run(main())
+    assert all(r.success for r in results), [r.error for r in results]
+    pids = {r.result["pid"] for r in results}
+    assert pids <= waiting and len(pids) == len(devices)  # one pre-forked child per job
+    for result, device in zip(results, devices, strict=True):
+        seen = result.result
+        expected = dict(os.environ, CUDA_VISIBLE_DEVICES=device.cuda_id)
+        expected.setdefault("PYTHONUNBUFFERED", "1")
+        if "CUDA_VISIBLE_DEVICES" not in os.environ:
+            expected.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        assert seen["env"] == expected
+        assert seen["cwd"] == str(tmp_path)
+        assert seen["sys_path"][: len(sys.path)] == sys.path
+        assert seen["sid"] == seen["pid"] and seen["pgid"] == seen["pid"]
+        assert not seen["torch_loaded"] and seen["argv0"] == "_worker.py"
+        assert seen["fds"] == [0, 1, 2]  # nothing of the server's: no socket, no pipe
+        log = open(result.out_file).read()
+        assert log.startswith("===== runner: attempt 1 on device")
+        assert "to stdout" in log and "to stderr" in log
+    # The executor's shutdown took the unused children with the server.
+    assert not [p for p in waiting - pids if pid_alive(p)]
+
+
+def test_pre_forked_children_report_exits_and_signals_exactly(tmp_path: Any) -> None:
+    executor = LocalExecutor(grace_period=1.0, start_method="forkserver")
+    modes = [("exit3", "error", 3, None), ("segfault", "crashed", None, signal.SIGSEGV)]
+    modes += [("sigkill", "crashed", None, signal.SIGKILL), ("raise", "error", 1, None)]
+
+    async def main() -> tuple[set[int], list[GPUJobResult]]:
+        try:
+            waiting = await _burst_then_pool(executor, str(tmp_path / "meet"), len(modes))
+            results = await asyncio.gather(
+                *(
+                    executor.execute(FailJob(str(tmp_path / mode), mode=mode), CPU_DEVICE)
+                    for mode, *_ in modes
+                )
+            )
+            return waiting, list(results)
+        finally:
+            await executor.aclose()
+
+    waiting, results = asyncio.run(main())
+    assert {r.pid for r in results} <= waiting
+    for result, (mode, status, exit_code, sig) in zip(results, modes, strict=True):
+        assert (result.status, result.exit_code, result.signal) == (status, exit_code, sig), mode
+
+
+def test_pre_forked_children_exit_when_the_server_dies(tmp_path: Any) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+
+    async def main() -> set[int]:
+        try:
+            waiting = await _burst_then_pool(executor, str(tmp_path / "meet"), 2)
+            os.kill(executor.launcher._server.popen.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+            return waiting
+        finally:
+            await executor.aclose()
+
+    waiting = asyncio.run(main())
+    # Nothing kills them: the end of the server's socket is their signal to go.
+    wait_until(lambda: not any(pid_alive(p) for p in waiting), what="the waiting children to exit")

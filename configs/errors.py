@@ -6,7 +6,6 @@ a typo in a sweep script fails at once with a pointer to the right spelling.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = ["InvalidConfigurationError", "suggest", "unknown_name_message"]
@@ -24,6 +23,8 @@ def suggest(name: str, candidates: Iterable[str], *, limit: int = 3) -> list[str
         ['learning_rate']
     """
     pool = sorted(set(candidates))
+    import difflib  # only when a name is wrong: every job process imports configs
+
     close = difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
     if close:
         return close

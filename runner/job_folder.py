@@ -46,7 +46,8 @@ import logging
 import math
 import os
 import pickle
-import tempfile
+import socket
+import threading
 from typing import Any
 
 from runner.job_result import GPUJobResult
@@ -79,14 +80,29 @@ JOB_JSON = "job.json"
 JOB_PKL = "job.pkl"
 RESULT_PKL = "result.pkl"
 
+_HOST = socket.gethostname()
 _SUMMARY_REPR_CHARS = 200
 _SUMMARY_MAX_ITEMS = 20
 
 
 def atomic_write_bytes(path: str, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The temporary file is named by host, process and thread, which no other live writer
+    shares, on a shared filesystem too (a leftover of a dead process whose pid came back
+    is replaced);
+    ``tempfile`` would cost every job process its import and a seeded random generator.
+    The file gets the usual permissions (0o666 less the umask), like any file a job writes.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    writer = f"{_HOST}.{os.getpid()}.{threading.get_ident()}"
+    tmp = os.path.join(directory, f".{name}.{writer}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileExistsError:  # a dead writer's leftover: a fresh file, not its permissions
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

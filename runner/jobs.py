@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import itertools
 import json
 import math
@@ -110,6 +109,8 @@ def config_to_dict(config: Any) -> Any:
             pass
     if hasattr(config, "tobytes") and hasattr(config, "shape") and hasattr(config, "dtype"):
         # Arrays: their repr elides the middle of large ones, so hash the bytes instead.
+        import hashlib  # here: the job processes import this module, only the driver hashes
+
         digest = hashlib.sha256(config.tobytes()).hexdigest()[:16]
         return {
             "array": {"dtype": str(config.dtype), "shape": list(config.shape), "sha256": digest}
@@ -135,6 +136,8 @@ def config_hash(config: Any) -> str:
 
 def dict_hash(config_dict: Any) -> str:
     """:func:`config_hash` of a config already turned into a dict by :func:`config_to_dict`."""
+    import hashlib  # here: the job processes import this module, only the driver hashes
+
     canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import pickle
+import socket
+import threading
 from typing import Any
 
 import cloudpickle
@@ -62,6 +64,25 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp_file(tmp_path: Any) -> N
         atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]  # fails mid-write
     assert json.load(open(path)) == {"a": 2}  # the old file survives intact
     assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_atomic_write_overwrites_a_dead_writers_leftover_and_honours_the_umask(
+    tmp_path: Any,
+) -> None:
+    path = str(tmp_path / "result.pkl")
+    # What a writer killed mid-write leaves, under the name this process and thread use
+    # (pids are recycled): it must not block the write, nor survive it.
+    writer = f"{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}"
+    leftover = tmp_path / f".result.pkl.{writer}.tmp"
+    leftover.write_bytes(b"half a pickle from a dead process")
+    old_umask = os.umask(0o027)
+    try:
+        atomic_write_bytes(path, b"whole")
+    finally:
+        os.umask(old_umask)
+    assert open(path, "rb").read() == b"whole"
+    assert os.listdir(tmp_path) == ["result.pkl"]
+    assert os.stat(path).st_mode & 0o777 == 0o640  # 0o666 less the umask, like open()
 
 
 def test_job_json_of_a_real_run_has_everything_a_status_table_needs(tmp_path: Any) -> None:

@@ -7,7 +7,6 @@ small experiment module, so the runner's own cost is what the benchmarks see.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -27,6 +26,8 @@ def noop(_: Any) -> None:
 
 def sleep_with_grandchild(marker_dir: str) -> None:
     """Start a grandchild that sleeps 60 s, record both pids, then sleep 60 s (W6)."""
+    import subprocess  # here: the other jobs' processes should not pay for its import
+
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     path = os.path.join(marker_dir, f"{os.getpid()}.pids")
     with open(path + ".tmp", "w") as f:

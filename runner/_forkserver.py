@@ -12,8 +12,10 @@ Protocol, over a ``SOCK_SEQPACKET`` unix socket (one message per datagram, JSON)
 
 * driver -> server: ``{"id", "job_dir", "cwd", "env"}`` with the job's log file
   descriptor attached (``SCM_RIGHTS``).
+* driver -> server: ``{"id", "pool": n}``: keep ``n`` children pre-forked (the
+  scheduler's slots; see below). Not answered.
 * driver -> server: ``{"id", "ping": true}``, answered ``{"id", "pong": true}``
-  once the server's imports are done (:meth:`LocalExecutor.start`).
+  once the server's imports are done and its pool is full (:meth:`LocalExecutor.start`).
 * server -> driver: ``{"id", "pid"}`` once the child runs in its own session
   (so the driver can kill its process group at once), or ``{"id", "error"}``;
   later ``{"pid", "rc"}`` when the server has reaped it (``rc`` as in
@@ -25,15 +27,17 @@ on the log's descriptor, ``chdir`` to the driver's working directory,
 :func:`runner._worker.main`, and a normal interpreter exit (atexit handlers,
 non-daemon threads, flushes), as ``python -m runner._worker`` would.
 
-Pre-forked children: once the driver has sent a burst of requests (a round of a
-search, a wave of jobs) and the server has then been idle for ``REFILL_DELAY``
-seconds, it forks that many children ahead of need. Each calls ``setsid()`` and
-waits on its own socket; a request is handed to one of them and answered at once,
-so the fork, and the page copying a fresh fork costs, happen while the jobs of
-the previous round run rather than in the burst, when every core is busy
-starting jobs. A pre-forked child is still a fresh process used for one job
-only, with nothing of any job in it; it exits when the server's end of its socket
-closes (the server exited or died).
+Pre-forked children: as many as the scheduler has slots (the "pool" message), or
+the most jobs seen running at once. The server forks them ahead of need when no
+request is waiting: at start-up, and after a burst (a round of a search, a wave of
+jobs) once no request has come for ``REFILL_DELAY`` seconds. Each calls ``setsid()``,
+rehearses a job's start-up on a dummy job (:func:`_rehearse`), then waits on its own
+socket; a request is handed to one of them and answered at once. So the fork, and
+the page faults every fresh fork pays, happen while the previous round's jobs run,
+not in the burst in which every core is busy starting jobs. A pre-forked child is
+still a fresh process that runs one job only, with nothing of any job in it; it
+holds about 2.5 MiB of private memory while it waits, and exits when the server's end
+of its socket closes (the server exited or died).
 
 When the driver goes away (EOF on the socket), the server terminates the process
 groups of the children still running (no orphans), then exits.
@@ -52,6 +56,7 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -224,7 +229,7 @@ class Server:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 self.children.clear()
-                self._drop_idle(lambda _: True)
+                self._drop_idle()
                 return
             if pid == 0:
                 return
@@ -232,10 +237,11 @@ class Server:
                 self.children.discard(pid)
                 self._send({"pid": pid, "rc": os.waitstatus_to_exitcode(status)})
             else:  # a pre-forked child that died before it got a job (killed from outside)
-                self._drop_idle(lambda idle, pid=pid: idle.pid == pid)
+                self._drop_idle({pid})
 
-    def _drop_idle(self, which: Any) -> None:
-        for idle in [i for i in self.idle if which(i)]:
+    def _drop_idle(self, pids: Container[int] | None = None) -> None:
+        """Forget the pre-forked children ``pids`` (all when None) and close their sockets."""
+        for idle in [i for i in self.idle if pids is None or i.pid in pids]:
             self.idle.remove(idle)
             idle.sock.close()
 
@@ -325,7 +331,7 @@ class Server:
     def _terminate_orphans(self) -> None:
         # Pre-forked children ran nothing: kill them and reap them now, without a grace.
         waiting = [idle.pid for idle in self.idle]
-        self._drop_idle(lambda _: True)
+        self._drop_idle()
         for pid in waiting:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -378,9 +384,20 @@ class Server:
                 self._terminate_orphans()
                 return None
             request = json.loads(data)
+            if "pool" in request:  # the scheduler's slots: fork that many ahead of need
+                for fd in fds:
+                    os.close(fd)
+                self.pool_target = max(self.pool_target, min(MAX_POOL, int(request["pool"])))
+                self._quiet = True  # no burst to wait out: start now, requests first
+                continue
             if request.get("ping"):  # the driver waits for the server to be ready
                 for fd in fds:
                     os.close(fd)
+                # Ready includes the pool asked for (a failed fork lowers the target).
+                while len(self.idle) < self.pool_target:
+                    spec = self._prefork()
+                    if spec is not None:
+                        return spec
                 self._send({"id": request["id"], "pong": True})
                 continue
             if len(fds) != 1:

@@ -90,9 +90,9 @@ def atomic_write_bytes(path: str, data: bytes, *, fsync: bool = True) -> None:
 
     The temporary file is named by host, process and thread, which no other live writer
     shares, on a shared filesystem too (a leftover of a dead process whose pid came back
-    is replaced);
-    ``tempfile`` would cost every job process its import and a seeded random generator.
-    The file gets the usual permissions (0o666 less the umask), like any file a job writes.
+    is replaced). Not ``tempfile``: every job process would pay for its import and for
+    seeding its random names. The file gets the usual permissions (0o666 less the
+    umask), like any file a job writes.
     """
     directory, name = os.path.split(os.path.abspath(path))
     writer = f"{_HOST}.{os.getpid()}.{threading.get_ident()}"

@@ -372,7 +372,8 @@ class GPUScheduler:
             await aclose()
 
     async def __aenter__(self) -> GPUScheduler:
-        self._executor.warm_up()  # e.g. the fork server's imports overlap the searches' set-up
+        # E.g. the fork server's imports (and its first children) overlap the searches' set-up.
+        self._executor.warm_up(slots=self.num_slots)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

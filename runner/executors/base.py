@@ -72,12 +72,13 @@ class Executor(abc.ABC):
         """
         return None
 
-    def warm_up(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
-        """Start, in the background and without waiting, what the first job will need.
+    def warm_up(self, *, slots: int) -> None:  # noqa: B027 - optional hook, not abstract
+        """Start, in the background and without waiting, what the first jobs will need.
 
-        The scheduler calls it when it is entered (inside the event loop), so that the
-        start-up of a helper process overlaps the driver's own set-up instead of
-        delaying the first job. Must not block and must not raise.
+        The scheduler calls it when it is entered (inside the event loop), with how many
+        jobs may run at once, so that the start-up of a helper process overlaps the
+        driver's own set-up instead of delaying the first job. Must not block and must
+        not raise.
         """
         return None
 

@@ -398,3 +398,23 @@ def test_pre_forked_children_exit_when_the_server_dies(tmp_path: Any) -> None:
     waiting = asyncio.run(main())
     # Nothing kills them: the end of the server's socket is their signal to go.
     wait_until(lambda: not any(pid_alive(p) for p in waiting), what="the waiting children to exit")
+
+
+def test_a_started_scheduler_has_a_child_waiting_per_slot(fake_gpus: Any, tmp_path: Any) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+
+    async def main() -> tuple[set[int], list[GPUJobResult]]:
+        async with GPUScheduler(simultaneous_jobs_per_gpu=2, executor=executor) as scheduler:
+            await executor.start()  # ready means: imports done and one child per slot forked
+            server = psutil.Process(executor.launcher._server.popen.pid)  # type: ignore[attr-defined]
+            waiting = {p.pid for p in server.children()}
+            assert len(waiting) == scheduler.num_slots == 8
+            results = await asyncio.gather(
+                *(scheduler.run_job(RecordJob(str(tmp_path / f"j{i}"))) for i in range(8))
+            )
+            return waiting, list(results)
+
+    waiting, results = asyncio.run(main())
+    assert all(r.success for r in results)
+    assert {r.result["pid"] for r in results} == waiting  # the first jobs, too, found one
+    assert not [p for p in waiting if pid_alive(p)]  # and the shutdown left none behind

@@ -99,10 +99,13 @@ def json_summary(value: Any) -> Any:
 
     Never needs unpickling to read and never fails (see ``job_folder.result_summary``).
     """
-    from runner.scheduler import GPUJobResult
+    from runner.job_result import GPUJobResult
 
     if isinstance(value, GPUJobResult):
         value = value.result
+    elif isinstance(value, (list, tuple)) and any(isinstance(v, GPUJobResult) for v in value):
+        # The default grid agg_results returns the point's results: list what they returned.
+        return [json_summary(v) for v in value]
     return result_summary(value)
 
 

@@ -244,3 +244,26 @@ def test_experiment_config_without_base_dir_gets_a_fix(tmp_path):
     )
     with pytest.raises(SearchConfigError, match=r"has no field 'base_dir'.*BaseExperimentConfig"):
         run_grid_searches([grid], max_gpus=1)
+
+
+def test_default_aggregate_shows_in_the_summary_as_what_each_job_returned(tmp_path):
+    from configs import pydraclass
+    from runner.configs.search_configs import GridSearchConfig
+
+    @pydraclass
+    class Plain(ToyGrid):
+        def agg_results(self, results):
+            return GridSearchConfig.agg_results(self, results)  # the list, unchanged
+
+    grid = Plain(
+        base_dir=str(tmp_path / "g"),
+        sweep_props={"width": [1, 2], "seed": [0]},
+        base_experiment_config=ToyConfig(),
+    )
+    [results] = run_grid_searches([grid], max_gpus=2)
+    assert [r.result["score"] for r in results] == [10, 20]
+    summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    assert summary["aggregated"] == [
+        {"score": 10, "passed": False},
+        {"score": 20, "passed": False},
+    ]

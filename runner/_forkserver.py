@@ -22,10 +22,13 @@ Protocol, over a ``SOCK_SEQPACKET`` unix socket (one message per datagram, JSON)
   :mod:`subprocess`: ``-N`` for signal N).
 
 Each child: ``setsid()`` (its own session and process group), stdout and stderr
-on the log's descriptor, ``chdir`` to the driver's working directory,
-``os.environ`` replaced by exactly the job's environment, then
-:func:`runner._worker.main`, and a normal interpreter exit (atexit handlers,
-non-daemon threads, flushes), as ``python -m runner._worker`` would.
+on the log's descriptor (with the encodings a fresh interpreter would pick),
+``chdir`` to the driver's working directory (also first on ``sys.path``, as
+``-m`` puts it), ``os.environ`` replaced by exactly the job's environment (TZ
+re-read), then :func:`runner._worker.main`, and an interpreter's exit (non-daemon
+threads, atexit handlers, the job's modules freed, open files closed, flushes), as
+``python -m runner._worker`` would. The server preloads only what the job would
+import from the same files (see :func:`_preload`).
 
 Pre-forked children: as many as the scheduler has slots (the "pool" message), or
 the most jobs seen running at once. The server forks them ahead of need when no
@@ -60,21 +63,8 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-# The worker side, imported once here so that no child pays for it.
-import cloudpickle  # noqa: F401  (pre-imported for the children)
-
-from runner import (
-    _worker,
-    job_folder,  # noqa: F401  (pre-imported for the children)
-)
-
-# Every search job unpickles its search config (its run function is a bound method of
-# it) and, mostly, an experiment config built on BaseExperimentConfig: Runner's own
-# config library, pure Python, nothing that touches a device.
-from runner.configs import (
-    base_experiment_config,  # noqa: F401  (pre-imported for the children)
-    search_configs,  # noqa: F401  (pre-imported for the children)
-)
+import runner
+from runner import _worker
 
 #: Most bytes one request may take: the job's environment is the bulk of it.
 MAX_MESSAGE = 1 << 20
@@ -85,6 +75,99 @@ ORPHAN_GRACE = 1.0
 REFILL_DELAY = 0.02
 #: Most children kept pre-forked (each holds a little private memory while it waits).
 MAX_POOL = 64
+
+
+@dataclass(frozen=True)
+class _StartupState:
+    """What the server's interpreter chose at start-up, which its forked children inherit."""
+
+    #: sys.path[0] as ``-m`` set it (the server's working directory), or None (``-P``).
+    cwd_entry: str | None
+    #: TZ when the server started: a job with another one re-reads it (``time.tzset``).
+    tz: str | None
+    #: The standard streams' encoding and stdout's error handler for this locale, which
+    #: a fresh interpreter picks when PYTHONIOENCODING leaves them unset.
+    stdio_encoding: str
+    stdout_errors: str
+    #: Top-level names the server imported for its children (see :func:`_preload`).
+    preloaded: frozenset[str]
+
+
+def _resolves_alike(name: str, job_path: list[str], expected: str | None = None) -> bool:
+    """Whether ``import name`` finds the same file here as in a job on ``job_path``.
+
+    A job's ``sys.path`` is the driver's (``runner._worker`` restores it); the server's is
+    a fresh interpreter's in the driver's first working directory. Where they disagree
+    (a project with a package of the same name, a path added at run time) the job must
+    get what a fresh interpreter on the driver's path would, so the server imports nothing
+    of it. ``expected``: the file it must also be.
+    """
+    import importlib.util
+
+    saved = sys.path[:]
+    try:
+        here = importlib.util.find_spec(name)
+        sys.path[:] = job_path + [p for p in saved if p not in job_path]
+        there = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    finally:
+        sys.path[:] = saved
+    if here is None or there is None or not here.origin or not there.origin:
+        return False
+    origin = os.path.realpath(here.origin)
+    if origin != os.path.realpath(there.origin):
+        return False
+    return expected is None or origin == os.path.realpath(expected)
+
+
+def _preload() -> frozenset[str]:
+    """Import, once, what jobs import, where a job would import the very same files.
+
+    Runner's job side always (it is how the server itself runs). cloudpickle, and
+    Runner's config library (the top-level ``configs`` that the spec names), only where
+    the driver's ``sys.path`` finds the same files: a project with a ``configs`` package
+    of its own gets its own in its jobs, as under ``spawn``, and none of its code ever
+    runs in the server. Returns the top-level names preloaded.
+    """
+    from runner import job_folder  # noqa: F401  (pre-imported for the children)
+
+    raw = os.environ.get(_worker.SYS_PATH_ENV)
+    job_path: list[str] = json.loads(raw) if raw else list(sys.path)
+    preloaded = set()
+    if _resolves_alike("cloudpickle", job_path):
+        import cloudpickle  # noqa: F401  (pre-imported for the children)
+
+        preloaded.add("cloudpickle")
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    runner_configs = os.path.join(package_root, "configs", "__init__.py")
+    if _resolves_alike("configs", job_path, expected=runner_configs):
+        # Every search job unpickles its search config (its run function is a bound
+        # method of it) and, mostly, an experiment config built on BaseExperimentConfig:
+        # Runner's own config library, pure Python, nothing that touches a device.
+        from runner.configs import (  # noqa: F401  (pre-imported for the children)
+            base_experiment_config,
+            search_configs,
+        )
+
+        preloaded.add("configs")
+    return frozenset(preloaded)
+
+
+def _startup_state(preloaded: frozenset[str]) -> _StartupState:
+    cwd_entry = sys.path[0] if sys.path and sys.path[0] == os.getcwd() else None
+    stdout = sys.__stdout__
+    return _StartupState(
+        cwd_entry=cwd_entry,
+        tz=os.environ.get("TZ"),
+        stdio_encoding=getattr(stdout, "encoding", None) or "utf-8",
+        stdout_errors=getattr(stdout, "errors", None) or "strict",
+        preloaded=preloaded,
+    )
+
+
+#: Set once by :func:`main`, before the first fork.
+_startup: _StartupState | None = None
 
 
 @dataclass
@@ -101,6 +184,7 @@ def _text_stream(fd: int, *, unbuffered: bool, encoding: str, errors: str) -> io
     # Built afresh in the child, as the interpreter would from the job's environment:
     # PYTHONUNBUFFERED makes the log show progress as it happens.
     raw = io.FileIO(fd, "w", closefd=False)
+    raw.name = "<stdout>" if fd == 1 else "<stderr>"  # as the interpreter names them
     buffered: Any = raw if unbuffered else io.BufferedWriter(raw)
     return io.TextIOWrapper(
         buffered,
@@ -111,71 +195,163 @@ def _text_stream(fd: int, *, unbuffered: bool, encoding: str, errors: str) -> io
     )
 
 
-def _flush_open_files() -> None:
-    # The interpreter's own finalisation would flush files the job left open (when it frees
-    # them); a forked child skips that, so flush them here. Frozen objects (the server's)
-    # are not listed, so this only walks what the job created.
-    for obj in gc.get_objects():
-        if isinstance(obj, (io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)):
-            try:
-                if not obj.closed:
-                    obj.flush()
-            except Exception:  # a broken pipe or a full disk must not change the exit
-                pass
+def _clear_job_modules(server_modules: Container[str]) -> None:
+    """Free the modules the job imported, newest first, as interpreter finalisation does.
+
+    Objects the job left in module globals are then finalised: an unclosed ``gzip`` or
+    ``zipfile`` writer writes its trailer, a ``__del__`` runs. The server's own modules
+    are left alone (touching them would copy their pages into this process for nothing).
+    """
+    for name in reversed([n for n in list(sys.modules) if n not in server_modules]):
+        module = sys.modules.get(name)
+        if not isinstance(module, type(sys)):  # only modules, as CPython's finalisation
+            continue
+        namespace = module.__dict__
+        # CPython's order (_PyModule_ClearDict): names with one leading underscore, then the rest.
+        for private in (True, False):
+            for key in list(namespace):
+                if key == "__builtins__" or not isinstance(key, str):
+                    continue
+                if private == (key.startswith("_") and not key.startswith("__")):
+                    namespace[key] = None
+    gc.collect()
 
 
-def exit_child(code: int) -> NoReturn:
+def _close_open_files() -> None:
+    """Close the files the job still holds open, each wrapper before what it wraps.
+
+    Interpreter finalisation would flush and close them when it frees them; a forked
+    child skips that. Frozen objects (the server's) are not listed, so this only walks
+    what the job created. Closing a wrapper first (``gzip.open(..., "wt")`` is a text
+    wrapper around a ``GzipFile`` around a file) lets it write out what it holds.
+    """
+    standard = {id(s) for s in (sys.stdin, sys.stdout, sys.stderr)}
+    found = {
+        id(o): o
+        for o in gc.get_objects()
+        if isinstance(o, io.IOBase) and id(o) not in standard and not _closed(o)
+    }
+    wraps = {
+        key: [id(inner) for inner in _held_files(f) if id(inner) in found]
+        for key, f in found.items()
+    }
+    wrappers_left = dict.fromkeys(found, 0)
+    for inners in wraps.values():
+        for inner in inners:
+            wrappers_left[inner] += 1
+    ready = [key for key, n in wrappers_left.items() if n == 0]
+    done: set[int] = set()
+    while ready or len(done) < len(found):
+        if not ready:  # a cycle of files holding each other: close the rest in any order
+            ready = [key for key in found if key not in done]
+        key = ready.pop()
+        if key in done:
+            continue
+        done.add(key)
+        _close_quietly(found[key])
+        for inner in wraps[key]:
+            wrappers_left[inner] -= 1
+            if wrappers_left[inner] == 0:
+                ready.append(inner)
+
+
+def _closed(f: io.IOBase) -> bool:
+    try:
+        return bool(f.closed)
+    except Exception:  # a detached wrapper, a half-built object: nothing to close
+        return True
+
+
+def _held_files(f: io.IOBase) -> list[io.IOBase]:
+    """The files ``f`` holds directly: a C wrapper's buffer or raw file, a Python one's attributes."""
+    held = []
+    for ref in gc.get_referents(f):
+        if isinstance(ref, io.IOBase):
+            held.append(ref)
+        elif isinstance(ref, dict):  # the instance's __dict__
+            held.extend(v for v in ref.values() if isinstance(v, io.IOBase))
+    return held
+
+
+def _close_quietly(f: io.IOBase) -> None:
+    try:
+        f.close()
+    except Exception as exc:  # as the interpreter reports a failing finaliser; exit as planned
+        try:
+            sys.stderr.write(f"Exception ignored while closing {f!r} at exit: {exc!r}\n")
+        except Exception:
+            pass
+
+
+def exit_child(code: int, server_modules: Container[str] = ()) -> NoReturn:
     """Leave the forked child as an interpreter exit would, minus its costly teardown.
 
     A normal exit frees every object, and in a forked child that writes to (and so
     copies) every page shared with the server: about 12 ms of CPU per job. What a job
     can observe of an exit is kept, in the interpreter's order: non-daemon threads are
-    joined, atexit handlers run (``weakref.finalize``, logging's flush), open files and
-    the standard streams are flushed. Like ``multiprocessing``'s forked children it then
-    leaves with ``os._exit``; Python never promised ``__del__`` for objects alive at exit.
+    joined, atexit handlers run (``weakref.finalize``, logging's flush), the modules the
+    job imported (not in ``server_modules``) are freed so that what they hold is
+    finalised, files still open are flushed and closed; the standard streams are
+    flushed before and after.
+    Like ``multiprocessing``'s forked children it then leaves with ``os._exit``.
     """
     try:
         threading = sys.modules.get("threading")
         if threading is not None:
             threading._shutdown()
         atexit._run_exitfuncs()
-        _flush_open_files()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+        _flush_standard_streams()  # first, as the interpreter does: before anything closes
+        if server_modules:
+            _clear_job_modules(server_modules)
+        _close_open_files()
+        _flush_standard_streams()
     finally:
         os._exit(code)
 
 
+def _flush_standard_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
 def run_child(spec: ChildSpec) -> NoReturn:
     """In the forked child: become ``python -m runner._worker <job dir>``, then exit."""
+    startup = _startup or _startup_state(frozenset())
     os.dup2(spec.log_fd, 1)
     os.dup2(spec.log_fd, 2)
     os.close(spec.log_fd)
     os.chdir(spec.cwd)
     os.environ.clear()
     os.environ.update(spec.env)
+    if spec.env.get("TZ") != startup.tz:  # the C library read TZ once, in the server
+        time.tzset()
+    # As ``python -m`` would put it first: the working directory this job started in.
+    if startup.cwd_entry is not None and sys.path and sys.path[0] == startup.cwd_entry:
+        sys.path[0] = spec.cwd
     unbuffered = bool(spec.env.get("PYTHONUNBUFFERED"))
     encoding, _, errors = spec.env.get("PYTHONIOENCODING", "").partition(":")
-    out_encoding = encoding or sys.stdout.encoding or "utf-8"
+    encoding = encoding or startup.stdio_encoding
     sys.stdout = _text_stream(
-        1, unbuffered=unbuffered, encoding=out_encoding, errors=errors or "strict"
+        1, unbuffered=unbuffered, encoding=encoding, errors=errors or startup.stdout_errors
     )
+    # stderr always escapes what it can't encode, whatever PYTHONIOENCODING says.
     sys.stderr = _text_stream(
-        2, unbuffered=unbuffered, encoding=out_encoding, errors=errors or "backslashreplace"
+        2, unbuffered=unbuffered, encoding=encoding, errors="backslashreplace"
     )
     # The originals too (faulthandler, code that restores them): same descriptors, new buffering.
     sys.__stdout__ = sys.stdout  # type: ignore[misc]
     sys.__stderr__ = sys.stderr  # type: ignore[misc]
     argv = [os.path.abspath(_worker.__file__), spec.job_dir]
     sys.argv = argv
+    server_modules = set(sys.modules)
     try:
         code = _worker.main(argv)
     except SystemExit as exc:  # the job called sys.exit(n): exit with n, as the interpreter does
         code = _system_exit_code(exc)
-    exit_child(code)
+    exit_child(code, server_modules)
 
 
 def _system_exit_code(exc: SystemExit) -> int:
@@ -251,9 +427,12 @@ class Server:
             idle = self.idle.popleft()
             try:
                 socket.send_fds(idle.sock, [data], [log_fd])
-            except OSError:  # it died meanwhile; the reaper collects it
+            except (BrokenPipeError, ConnectionError):  # it died meanwhile; the reaper collects it
                 idle.sock.close()
                 continue
+            except OSError:  # the request can't travel this way (its size): fork on demand
+                self.idle.appendleft(idle)
+                return False
             idle.sock.close()
             os.close(log_fd)
             self.children.add(idle.pid)
@@ -340,10 +519,14 @@ class Server:
                 pass
         if not self.children:
             return
+        # Each job leads its own process group. SIGKILL goes to every group that got
+        # SIGTERM, even once its leader has exited: what it started may ignore SIGTERM.
+        # (A group's id is not reused while any member lives.)
+        groups = list(self.children)
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in list(self.children):
+            for pgid in groups:
                 try:
-                    os.killpg(pid, sig)
+                    os.killpg(pgid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
             deadline = time.monotonic() + ORPHAN_GRACE
@@ -423,13 +606,22 @@ def _rehearse() -> None:
     Nothing here has effects outside this process, and nothing of it reaches the job
     but warmer caches (which a fresh interpreter would fill the same way).
     """
+    preloaded = _startup.preloaded if _startup is not None else frozenset()
     try:
-        from runner.configs.base_experiment_config import BaseExperimentConfig
         from runner.jobs import Job
 
-        job = Job(run_fn=len, config=BaseExperimentConfig(base_dir=""), base_dir="")
-        cloudpickle.loads(cloudpickle.dumps(job))
-        cloudpickle.dumps(("ok", {"value": 0.5, "seed": 0, "passed": True}))
+        # Only what the server preloaded: importing here is what the job must do itself.
+        config: Any = None
+        if "configs" in preloaded:
+            from runner.configs.base_experiment_config import BaseExperimentConfig
+
+            config = BaseExperimentConfig(base_dir="")
+        job = Job(run_fn=len, config=config, base_dir="")
+        if "cloudpickle" in preloaded:
+            import cloudpickle
+
+            cloudpickle.loads(cloudpickle.dumps(job))
+            cloudpickle.dumps(("ok", {"value": 0.5, "seed": 0, "passed": True}))
         request = {"id": 0, "job_dir": "", "cwd": os.getcwd(), "env": dict(os.environ)}
         json.loads(json.dumps(request))
         _worker.header_line("", "1")
@@ -463,6 +655,8 @@ def main(argv: list[str]) -> int:
         return 2
     sock = socket.socket(fileno=int(argv[1]))
     sock.setblocking(True)
+    global _startup
+    _startup = _startup_state(_preload())
     # Objects alive now are shared copy-on-write with every child: keep the collector
     # from touching (and so copying) their pages.
     gc.freeze()

@@ -22,6 +22,10 @@ import traceback
 SYS_PATH_ENV = "RUNNER_WORKER_SYS_PATH"
 ATTEMPT_ENV = "RUNNER_WORKER_ATTEMPT"
 
+#: Interpreter variables a forked job applies itself (its standard streams): the fork
+#: server starts without them, and each job's value, or their absence, is honoured.
+HANDLED_PYTHON_ENV = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
@@ -36,7 +37,13 @@ import sys
 import time
 from typing import Any, Literal
 
-from runner._worker import ATTEMPT_ENV, EXIT_JOB_FAILED, EXIT_OK, SYS_PATH_ENV
+from runner._worker import (
+    ATTEMPT_ENV,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    HANDLED_PYTHON_ENV,
+    SYS_PATH_ENV,
+)
 from runner.devices import Device
 from runner.executors._outcome import (
     CANCELLED_SUMMARY,
@@ -183,7 +190,11 @@ class _ForkedWorker(WorkerProcess):
 
 
 class _ServerGone(Exception):
-    """The fork server died or refused a request: the launch falls back to spawning."""
+    """The fork server died: this launch and every later one spawn instead."""
+
+
+class _CannotFork(Exception):
+    """The fork server can't start this one job (too large a request, a failed fork): spawn it."""
 
 
 class _ForkServer:
@@ -210,8 +221,8 @@ class _ForkServer:
             child_sock.close()
         self.sock = parent_sock
         self.sock.setblocking(False)
-        #: PYTHON* variables the server started with: a job whose env differs is spawned.
-        self.python_env = _python_env(env)
+        #: Start-up variables the server began with: a job whose env differs is spawned.
+        self.startup_env = _startup_env(env)
         self._ids = itertools.count(1)
         self._launching: dict[int, asyncio.Future[Any]] = {}
         self._workers: dict[int, _ForkedWorker] = {}
@@ -229,23 +240,35 @@ class _ForkServer:
         future: asyncio.Future[_ForkedWorker] = self.loop.create_future()
         self._launching[request_id] = future
         try:
-            while True:
-                try:
-                    socket.send_fds(self.sock, [message], [log_fd])
-                    break
-                except BlockingIOError:  # the server is busy forking: wait for room
-                    writable = self.loop.create_future()
-                    self.loop.add_writer(self.sock.fileno(), writable.set_result, None)
-                    try:
-                        await writable
-                    finally:
-                        self.loop.remove_writer(self.sock.fileno())
-                except OSError as exc:
-                    self._died(f"sending a request failed: {exc}")
-                    raise _ServerGone(str(exc)) from exc
+            await self._send(request_id, message, [log_fd])
             return await future
         finally:
             self._launching.pop(request_id, None)
+
+    async def _send(self, request_id: int, message: bytes, fds: list[int]) -> None:
+        """Send one request, waiting for room in the socket while the server is busy forking."""
+        while True:
+            try:
+                if fds:
+                    socket.send_fds(self.sock, [message], fds)
+                else:
+                    self.sock.send(message)
+                return
+            except BlockingIOError:
+                writable = self.loop.create_future()
+                self.loop.add_writer(self.sock.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    self.loop.remove_writer(self.sock.fileno())
+            except OSError as exc:
+                self._launching.pop(request_id, None)  # its caller hears of it here, not twice
+                if exc.errno in (errno.EMSGSIZE, errno.ENOBUFS, errno.ENOMEM):
+                    # This request only (a job environment larger than a socket buffer):
+                    # the server and the jobs it runs are fine.
+                    raise _CannotFork(f"the request does not fit in the socket: {exc}") from exc
+                self._died(f"sending a request failed: {exc}")
+                raise _ServerGone(str(exc)) from exc
 
     def request_pool(self, size: int) -> None:
         """Ask the server to keep ``size`` children pre-forked; best effort, never waits."""
@@ -264,11 +287,8 @@ class _ForkServer:
         future: asyncio.Future[Any] = self.loop.create_future()
         self._launching[request_id] = future
         try:
-            self.sock.send(json.dumps({"id": request_id, "ping": True}).encode())
+            await self._send(request_id, json.dumps({"id": request_id, "ping": True}).encode(), [])
             await future
-        except OSError as exc:
-            self._died(f"sending a request failed: {exc}")
-            raise _ServerGone(str(exc)) from exc
         finally:
             self._launching.pop(request_id, None)
 
@@ -297,9 +317,9 @@ class _ForkServer:
             if future is not None and not future.done():
                 future.set_result(None)
             return
-        if "error" in message:
+        if "error" in message:  # this fork failed (out of processes, say); the server lives
             if future is not None and not future.done():
-                future.set_exception(_ServerGone(message["error"]))
+                future.set_exception(_CannotFork(message["error"]))
             return
         # Registered here, not in launch(): the exit report may follow in this same read.
         worker = _ForkedWorker(int(message["pid"]), self.loop)
@@ -346,17 +366,31 @@ class _ForkServer:
             await asyncio.wait({server.exited})
 
 
-_HANDLED_PYTHON_ENV = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+#: Variables read once, when a process starts: by the interpreter (PYTHON*), the dynamic
+#: loader (LD_*: also where a later ``dlopen`` of CUDA looks), glibc's malloc, and the
+#: locale (the interpreter sets LC_CTYPE, and its encodings, at start-up). A forked child
+#: keeps the server's, so a job whose values differ is spawned instead. TZ is not here:
+#: the child re-reads it.
+_STARTUP_ENV_PREFIXES = ("PYTHON", "LD_", "LC_", "MALLOC_")
+_STARTUP_ENV_NAMES = ("LANG", "GLIBC_TUNABLES")
 
 
-def _python_env(env: dict[str, str]) -> dict[str, str]:
-    # Variables the interpreter reads only at start-up: a forked child keeps the server's.
-    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in _HANDLED_PYTHON_ENV}
+def _startup_env(env: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in env.items()
+        if (k.startswith(_STARTUP_ENV_PREFIXES) or k in _STARTUP_ENV_NAMES)
+        and k not in HANDLED_PYTHON_ENV
+    }
 
 
 def _server_env(env: dict[str, str]) -> dict[str, str]:
-    # Nothing in the server may touch a GPU; its children get their own env anyway.
-    return {**env, "CUDA_VISIBLE_DEVICES": ""}
+    # Nothing in the server may touch a GPU; its children get their own env anyway. The
+    # variables each child applies itself are left out, so that the server's streams have
+    # the interpreter's own defaults for its locale to fall back on.
+    server_env = {k: v for k, v in env.items() if k not in HANDLED_PYTHON_ENV}
+    server_env["CUDA_VISIBLE_DEVICES"] = ""
+    return server_env
 
 
 def forkserver_available() -> bool:
@@ -374,8 +408,9 @@ class ForkServerLauncher(ProcessLauncher):
 
     The server is started lazily, once per event loop (``asyncio.run`` twice gets two
     servers, the first hung up). A job spawns instead of forking when its environment
-    changes a ``PYTHON*`` variable the interpreter only reads at start-up, and for
-    good once the server has died (with a warning).
+    changes a variable read only when a process starts (``PYTHON*``, ``LD_*``, the
+    locale's), when its request does not fit in the server's socket, when the server
+    could not fork it, and for good once the server has died (with a warning).
     """
 
     def __init__(self) -> None:
@@ -405,9 +440,11 @@ class ForkServerLauncher(ProcessLauncher):
     async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> WorkerProcess:
         """Fork the worker for ``job_dir`` from the server (spawn it if the server is gone)."""
         server = self._current_server()
-        if server is not None and _python_env(env) == server.python_env:
+        if server is not None and _startup_env(env) == server.startup_env:
             try:
                 return await server.launch(job_dir, env=env, log_fd=log_fd)
+            except _CannotFork as exc:
+                logger.info("Spawning %s instead of forking it: %s", job_dir, exc)
             except _ServerGone as exc:
                 self._broken = True
                 logger.debug("Spawning %s: %s", job_dir, exc)
@@ -461,8 +498,13 @@ class LocalExecutor(Executor):
             from a fork server that has pre-imported Runner's worker side;
             ``"spawn"`` starts a fresh interpreter per job. Both give each job a new
             process in its own session, exactly the environment built for it, and
-            the driver's ``sys.path`` and working directory. Default: the
-            ``RUNNER_START_METHOD`` environment variable, else ``"forkserver"``.
+            the driver's ``sys.path`` and working directory; a job whose environment
+            changes what a process reads only at start-up (``PYTHON*``, ``LD_*``,
+            the locale) is spawned. One difference remains: forked jobs share the
+            server's string-hash seed (the order of a set of strings), as they would
+            with ``PYTHONHASHSEED`` set; use ``"spawn"`` where each job must draw
+            its own. Default: the ``RUNNER_START_METHOD`` environment variable, else
+            ``"forkserver"``.
 
     Example:
         >>> import asyncio

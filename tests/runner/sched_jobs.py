@@ -132,11 +132,13 @@ class HangJob:
     """Starts a grandchild (``sleep 60``), records both pids in ``pids.json``, then hangs.
 
     With ``ignore_term`` the job (and, inheriting the disposition, its grandchild)
-    ignores SIGTERM, so only SIGKILL stops it.
+    ignores SIGTERM, so only SIGKILL stops it; with ``grandchild_ignores_term`` only
+    the grandchild does (the job dies of SIGTERM, what it started lives on).
     """
 
     base_dir: str
     ignore_term: bool = False
+    grandchild_ignores_term: bool = False
     timeout: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -144,9 +146,11 @@ class HangJob:
         return os.path.join(self.base_dir, LOG)
 
     def run(self) -> None:
-        if self.ignore_term:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if self.ignore_term or self.grandchild_ignores_term:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the grandchild
         child = subprocess.Popen(["sleep", "60"])
+        if not self.ignore_term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         write_json_atomic(
             os.path.join(self.base_dir, "pids.json"),
             {"worker": os.getpid(), "grandchild": child.pid},

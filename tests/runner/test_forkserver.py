@@ -6,12 +6,17 @@ Functional only: no timing is asserted (the benchmarks measure speed).
 from __future__ import annotations
 
 import asyncio
+import gzip
+import importlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -238,16 +243,25 @@ def test_a_dead_server_falls_back_to_spawn_and_loses_no_job(tmp_path: Any) -> No
     assert failing.status == "error" and failing.exit_code == 3
 
 
-def test_changed_interpreter_variables_spawn_instead(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PYTHONWARNINGS", "ignore::UserWarning:runner_test"),  # the interpreter's
+        ("LD_LIBRARY_PATH", "/nonexistent/runner-test"),  # the dynamic loader's (dlopen too)
+        ("MALLOC_ARENA_MAX", "2"),  # glibc's allocator's
+        ("LC_ALL", "C.UTF-8"),  # the locale, and so the interpreter's encodings
+    ],
+)
+def test_changed_start_up_variables_spawn_instead(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     executor = LocalExecutor(start_method="forkserver")
 
     async def main() -> GPUJobResult:
         try:
             await executor.start()
-            # Read only when an interpreter starts: a forked child can't honour it.
-            monkeypatch.setenv("PYTHONWARNINGS", "ignore::UserWarning:runner_test")
+            # Read only when a process starts: a forked child can't honour it.
+            monkeypatch.setenv(name, value)
             return await executor.execute(
                 Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / "j")), CPU_DEVICE
             )
@@ -257,7 +271,201 @@ def test_changed_interpreter_variables_spawn_instead(
     result = asyncio.run(main())
     assert result.success
     assert result.result["ppid"] == os.getpid()  # spawned by the driver itself
-    assert result.result["env"]["PYTHONWARNINGS"] == "ignore::UserWarning:runner_test"
+    assert result.result["env"][name] == value
+
+
+# A researcher's project: its own ``configs`` package (the name Runner's config library
+# has too), its jobs in a module of its own.
+PROJECT_FILES = {
+    "configs/__init__.py": "WHOSE = 'the project'\n",
+    "project_jobs.py": """
+import gzip
+import os
+import sys
+import time
+import zipfile
+
+LEFT_OPEN = []
+
+
+def probe(_):
+    import configs
+    import here_module  # in the driver's working directory when the job started
+
+    return {
+        "configs": os.path.realpath(configs.__file__),
+        "here_module": os.path.realpath(here_module.__file__),
+        "tzname": list(time.tzname),
+        "stdout": [sys.stdout.name, sys.stdout.encoding, sys.stdout.errors],
+        "stderr": [sys.stderr.name, sys.stderr.encoding, sys.stderr.errors],
+        "ppid": os.getppid(),
+    }
+
+
+def leave_archives_open(path):
+    archive = gzip.open(path + ".gz", "wt")
+    archive.write("hello\\n")
+    bundle = zipfile.ZipFile(path + ".zip", "w")
+    bundle.writestr("a.txt", "hello")
+    LEFT_OPEN.extend([archive, bundle])  # never closed: the interpreter's exit finalises them
+    return "returned"
+""",
+}
+
+
+def _fresh_interpreter_streams() -> list[list[str]]:
+    """What a fresh interpreter's standard streams are, in this locale."""
+    code = (
+        "import json, sys; print(json.dumps([[s.name, s.encoding, s.errors] "
+        "for s in (sys.stdout, sys.stderr)]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_job_sees_what_a_fresh_interpreter_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    project = tmp_path / "project"
+    for relative, text in PROJECT_FILES.items():
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text(text)
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "here_module.py").write_text("")
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.delitem(sys.modules, "project_jobs", raising=False)
+    project_jobs = importlib.import_module("project_jobs")
+    executor = LocalExecutor(start_method=method)  # type: ignore[arg-type]
+
+    async def main() -> tuple[GPUJobResult, GPUJobResult]:
+        try:
+            await executor.start()  # the server starts before the driver's changes below
+            monkeypatch.setenv("TZ", "XYZ-5")
+            monkeypatch.chdir(later)
+            probe = await executor.execute(
+                Job(run_fn=project_jobs.probe, config=None, base_dir=str(tmp_path / "probe")),
+                CPU_DEVICE,
+            )
+            archives = await executor.execute(
+                Job(
+                    run_fn=project_jobs.leave_archives_open,
+                    config=str(tmp_path / "left"),
+                    base_dir=str(tmp_path / "archives"),
+                ),
+                CPU_DEVICE,
+            )
+            return probe, archives
+        finally:
+            await executor.aclose()
+
+    probe, archives = asyncio.run(main())
+    assert probe.success, probe.error
+    seen = probe.result
+    assert (seen["ppid"] == os.getpid()) == (method == "spawn")
+    assert seen["configs"] == str((project / "configs" / "__init__.py").resolve())
+    assert seen["here_module"] == str((later / "here_module.py").resolve())
+    assert seen["tzname"] == ["XYZ", "XYZ"]
+    assert [seen["stdout"], seen["stderr"]] == _fresh_interpreter_streams()
+    assert archives.success and archives.result == "returned", archives.error
+    with gzip.open(tmp_path / "left.gz", "rt") as f:
+        assert f.read() == "hello\n"
+    with zipfile.ZipFile(tmp_path / "left.zip") as z:
+        assert z.read("a.txt") == b"hello"
+
+
+def test_exit_closes_files_held_past_the_modules_wrapper_first(tmp_path: Path) -> None:
+    # Held by a module the job did not import (sys), so no module teardown frees it: the
+    # exit closes the text wrapper, then the GzipFile (its trailer), then the file.
+    path = str(tmp_path / "held.gz")
+    code = (
+        "import gzip, sys\n"
+        "from runner._forkserver import exit_child\n"
+        f"sys.runner_test_held = gzip.open({path!r}, 'wt')\n"
+        "sys.runner_test_held.write('hello\\n')\n"
+        "exit_child(0, set(sys.modules))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    with gzip.open(path, "rt") as f:
+        assert f.read() == "hello\n"
+
+
+def _wait_for_gate(gate: str) -> int:
+    """Says it started (a file), then waits until the test opens the gate (another file)."""
+    Path(gate + ".started").write_text("")
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def test_a_request_too_large_for_the_socket_is_spawned_and_harms_no_other_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = LocalExecutor(start_method="forkserver")
+    gate = str(tmp_path / "gate")
+
+    def probe(name: str) -> Job:
+        return Job(run_fn=_env_probe, config=None, base_dir=str(tmp_path / name))
+
+    async def main() -> tuple[GPUJobResult, GPUJobResult, GPUJobResult]:
+        loop = asyncio.get_running_loop()
+        try:
+            waiting = asyncio.ensure_future(
+                executor.execute(
+                    Job(run_fn=_wait_for_gate, config=gate, base_dir=str(tmp_path / "w")),
+                    CPU_DEVICE,
+                )
+            )
+            await loop.run_in_executor(
+                None, lambda: wait_until(lambda: os.path.exists(gate + ".started"))
+            )
+            # 300 kB of environment: more than a unix socket takes in one message.
+            for i in range(3):
+                monkeypatch.setenv(f"RUNNER_TEST_BULK_{i}", "x" * 100_000)
+            big = await executor.execute(probe("big"), CPU_DEVICE)
+            for i in range(3):
+                monkeypatch.delenv(f"RUNNER_TEST_BULK_{i}")
+            after = await executor.execute(probe("after"), CPU_DEVICE)
+            Path(gate).write_text("")
+            return await waiting, big, after
+        finally:
+            await executor.aclose()
+
+    waiting, big, after = asyncio.run(main())
+    assert big.success and big.result["ppid"] == os.getpid()  # spawned by the driver
+    assert len(big.result["env"]["RUNNER_TEST_BULK_2"]) == 100_000
+    assert waiting.success and waiting.result == waiting.pid  # the running job was untouched
+    assert after.success and after.result["ppid"] != os.getpid()  # and the server still forks
+
+
+KILLED_DRIVER = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "scripts", "killed_driver.py"
+)
+
+
+def test_a_killed_driver_leaves_no_job_process_behind(tmp_path: Path) -> None:
+    driver = subprocess.Popen(
+        [sys.executable, KILLED_DRIVER, str(tmp_path)], start_new_session=True
+    )
+    pids: list[int] = []
+    try:
+        records = [tmp_path / name / "pids.json" for name in ("plain", "stubborn")]
+        wait_until(lambda: all(r.exists() for r in records), what="both jobs to start")
+        pids = [pid for r in records for pid in json.loads(r.read_text()).values()]
+        pids += [c.pid for c in psutil.Process(driver.pid).children()]  # the fork server
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        # The server sees the hang-up: SIGTERM to each job's group, then SIGKILL to every
+        # such group, even where the job itself died of SIGTERM and its grandchild did not.
+        wait_until(lambda: not any(pid_alive(p) for p in pids), what="every job process to go")
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_start_method_is_validated_and_defaults_from_the_environment(

@@ -291,8 +291,8 @@ def exit_child(code: int, server_modules: Container[str] = ()) -> NoReturn:
     can observe of an exit is kept, in the interpreter's order: non-daemon threads are
     joined, atexit handlers run (``weakref.finalize``, logging's flush), the modules the
     job imported (not in ``server_modules``) are freed so that what they hold is
-    finalised, files still open are flushed and closed; the standard streams are
-    flushed before and after.
+    finalised (unless a daemon thread still runs), files still open are flushed and
+    closed; the standard streams are flushed before and after.
     Like ``multiprocessing``'s forked children it then leaves with ``os._exit``.
     """
     try:
@@ -301,12 +301,23 @@ def exit_child(code: int, server_modules: Container[str] = ()) -> NoReturn:
             threading._shutdown()
         atexit._run_exitfuncs()
         _flush_standard_streams()  # first, as the interpreter does: before anything closes
-        if server_modules:
+        # The interpreter stops daemon threads before it frees modules; a forked child
+        # can't, and one that ran on (a progress bar's monitor, a data loader's pin-memory
+        # thread) would trip over the freed globals. Then open files are still closed.
+        if server_modules and not _daemon_threads_alive():
             _clear_job_modules(server_modules)
         _close_open_files()
         _flush_standard_streams()
     finally:
         os._exit(code)
+
+
+def _daemon_threads_alive() -> bool:
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return False
+    current = threading.current_thread()
+    return any(t is not current and t.is_alive() for t in threading.enumerate())
 
 
 def _flush_standard_streams() -> None:

@@ -309,6 +309,21 @@ def leave_archives_open(path):
     bundle.writestr("a.txt", "hello")
     LEFT_OPEN.extend([archive, bundle])  # never closed: the interpreter's exit finalises them
     return "returned"
+
+
+def leave_a_file_open_beside_a_daemon(path):
+    import threading
+
+    def monitor():  # like a progress bar's monitor thread: reads module globals forever
+        while True:
+            time.sleep(0.001)
+            assert gzip.open and LEFT_OPEN is not None
+
+    threading.Thread(target=monitor, daemon=True).start()
+    archive = gzip.open(path + ".gz", "wt")
+    archive.write("hello\\n")
+    LEFT_OPEN.append(archive)
+    return "returned"
 """,
 }
 
@@ -340,7 +355,7 @@ def test_a_job_sees_what_a_fresh_interpreter_would(
     project_jobs = importlib.import_module("project_jobs")
     executor = LocalExecutor(start_method=method)  # type: ignore[arg-type]
 
-    async def main() -> tuple[GPUJobResult, GPUJobResult]:
+    async def main() -> tuple[GPUJobResult, GPUJobResult, GPUJobResult]:
         try:
             await executor.start()  # the server starts before the driver's changes below
             monkeypatch.setenv("TZ", "XYZ-5")
@@ -357,11 +372,19 @@ def test_a_job_sees_what_a_fresh_interpreter_would(
                 ),
                 CPU_DEVICE,
             )
-            return probe, archives
+            daemon = await executor.execute(
+                Job(
+                    run_fn=project_jobs.leave_a_file_open_beside_a_daemon,
+                    config=str(tmp_path / "beside"),
+                    base_dir=str(tmp_path / "daemon"),
+                ),
+                CPU_DEVICE,
+            )
+            return probe, archives, daemon
         finally:
             await executor.aclose()
 
-    probe, archives = asyncio.run(main())
+    probe, archives, daemon = asyncio.run(main())
     assert probe.success, probe.error
     seen = probe.result
     assert (seen["ppid"] == os.getpid()) == (method == "spawn")
@@ -374,6 +397,12 @@ def test_a_job_sees_what_a_fresh_interpreter_would(
         assert f.read() == "hello\n"
     with zipfile.ZipFile(tmp_path / "left.zip") as z:
         assert z.read("a.txt") == b"hello"
+    # A daemon thread still running at exit trips over nothing freed under it.
+    assert daemon.success, daemon.error
+    assert "Traceback" not in Path(daemon.out_file).read_text()
+    if method == "forkserver":  # and the file is complete (CPython's own exit may lose it)
+        with gzip.open(tmp_path / "beside.gz", "rt") as f:
+            assert f.read() == "hello\n"
 
 
 def test_exit_closes_files_held_past_the_modules_wrapper_first(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ import runner
 from runner import _worker
 
 #: Most bytes one request may take: the job's environment is the bulk of it.
-MAX_MESSAGE = 1 << 20
+MAX_MESSAGE = _worker.MAX_FORK_REQUEST
 #: Seconds the server gives orphaned jobs between SIGTERM and SIGKILL when the driver is gone.
 ORPHAN_GRACE = 1.0
 #: Seconds without a request after which the server forks children ahead of need: long
@@ -91,6 +91,10 @@ class _StartupState:
     stdout_errors: str
     #: Top-level names the server imported for its children (see :func:`_preload`).
     preloaded: frozenset[str]
+    #: The driver's sys.path (as sent) and working directory when the server started:
+    #: the state the preload was checked against.
+    job_path_raw: str | None
+    cwd: str
 
 
 def _resolves_alike(name: str, job_path: list[str], expected: str | None = None) -> bool:
@@ -163,7 +167,56 @@ def _startup_state(preloaded: frozenset[str]) -> _StartupState:
         stdio_encoding=getattr(stdout, "encoding", None) or "utf-8",
         stdout_errors=getattr(stdout, "errors", None) or "strict",
         preloaded=preloaded,
+        job_path_raw=os.environ.get(_worker.SYS_PATH_ENV),
+        cwd=os.getcwd(),
     )
+
+
+#: Runner's modules preloaded with each top-level name, which import it.
+_PRELOAD_DEPENDENTS = {
+    "configs": ("runner.configs.base_experiment_config", "runner.configs.search_configs"),
+}
+
+
+def _origin_on_path(name: str) -> str | None:
+    """Where ``import name`` would load from now, ignoring what is already imported."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(name, None)
+        except Exception:
+            return None
+        if spec is not None:
+            return spec.origin
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def _forget_shadowed_preloads(preloaded: frozenset[str]) -> None:
+    """In a child whose job's sys.path or working directory changed since the server
+    started: forget a preloaded package that the job's path would now find elsewhere
+    (a project's own ``configs``), so that the job imports its own, as under ``spawn``.
+    """
+    for name in preloaded:
+        loaded = getattr(getattr(sys.modules.get(name), "__spec__", None), "origin", None)
+        found = _origin_on_path(name)
+        if loaded and found and (found == loaded or _same_file(found, loaded)):
+            continue
+        stale = [k for k in sys.modules if k == name or k.startswith(name + ".")]
+        for key in stale + list(_PRELOAD_DEPENDENTS.get(name, ())):
+            sys.modules.pop(key, None)
+            parent, _, child = key.rpartition(".")
+            if parent in sys.modules and key not in stale:
+                # ``from runner.configs import search_configs`` would take the attribute.
+                sys.modules[parent].__dict__.pop(child, None)
 
 
 #: Set once by :func:`main`, before the first fork.
@@ -195,17 +248,21 @@ def _text_stream(fd: int, *, unbuffered: bool, encoding: str, errors: str) -> io
     )
 
 
-def _clear_job_modules(server_modules: Container[str]) -> None:
+def _clear_job_modules(server_modules: Container[int]) -> None:
     """Free the modules the job imported, newest first, as interpreter finalisation does.
 
     Objects the job left in module globals are then finalised: an unclosed ``gzip`` or
     ``zipfile`` writer writes its trailer, a ``__del__`` runs. The server's own modules
     are left alone (touching them would copy their pages into this process for nothing).
     """
-    for name in reversed([n for n in list(sys.modules) if n not in server_modules]):
-        module = sys.modules.get(name)
-        if not isinstance(module, type(sys)):  # only modules, as CPython's finalisation
-            continue
+    # By identity, not name: an alias the job added for a server module (multiprocessing
+    # names ``__main__``, this very module, ``__mp_main__``) must stay untouched.
+    job_modules = [
+        m
+        for m in list(sys.modules.values())
+        if isinstance(m, type(sys)) and id(m) not in server_modules  # only modules, as CPython
+    ]
+    for module in reversed(job_modules):
         namespace = module.__dict__
         # CPython's order (_PyModule_ClearDict): names with one leading underscore, then the rest.
         for private in (True, False):
@@ -229,7 +286,7 @@ def _close_open_files() -> None:
     found = {
         id(o): o
         for o in gc.get_objects()
-        if isinstance(o, io.IOBase) and id(o) not in standard and not _closed(o)
+        if isinstance(o, io.IOBase) and id(o) not in standard and _open_for_writing(o)
     }
     wraps = {
         key: [id(inner) for inner in _held_files(f) if id(inner) in found]
@@ -255,11 +312,14 @@ def _close_open_files() -> None:
                 ready.append(inner)
 
 
-def _closed(f: io.IOBase) -> bool:
+def _open_for_writing(f: io.IOBase) -> bool:
+    # Readers hold nothing to write out (the kernel closes their descriptors at exit), and
+    # closing one that a daemon thread is blocked reading (a subprocess's pipe) would wait
+    # for that thread's lock for ever.
     try:
-        return bool(f.closed)
+        return not f.closed and f.writable()
     except Exception:  # a detached wrapper, a half-built object: nothing to close
-        return True
+        return False
 
 
 def _held_files(f: io.IOBase) -> list[io.IOBase]:
@@ -283,18 +343,19 @@ def _close_quietly(f: io.IOBase) -> None:
             pass
 
 
-def exit_child(code: int, server_modules: Container[str] = ()) -> NoReturn:
+def exit_child(code: int, server_modules: Container[int] = ()) -> NoReturn:
     """Leave the forked child as an interpreter exit would, minus its costly teardown.
 
     A normal exit frees every object, and in a forked child that writes to (and so
     copies) every page shared with the server: about 12 ms of CPU per job. What a job
     can observe of an exit is kept, in the interpreter's order: non-daemon threads are
     joined, atexit handlers run (``weakref.finalize``, logging's flush), the modules the
-    job imported (not in ``server_modules``) are freed so that what they hold is
+    job imported (not among ``server_modules``, by ``id``) are freed so that what they hold is
     finalised (unless a daemon thread still runs), files still open are flushed and
     closed; the standard streams are flushed before and after.
     Like ``multiprocessing``'s forked children it then leaves with ``os._exit``.
     """
+    leave = os._exit  # bound now: nothing below may stand between the job and its exit
     try:
         threading = sys.modules.get("threading")
         if threading is not None:
@@ -304,12 +365,36 @@ def exit_child(code: int, server_modules: Container[str] = ()) -> NoReturn:
         # The interpreter stops daemon threads before it frees modules; a forked child
         # can't, and one that ran on (a progress bar's monitor, a data loader's pin-memory
         # thread) would trip over the freed globals. Then open files are still closed.
-        if server_modules and not _daemon_threads_alive():
-            _clear_job_modules(server_modules)
-        _close_open_files()
+        if _daemon_threads_alive():
+            _close_open_files_beside_daemons()
+        else:
+            if server_modules:
+                _clear_job_modules(server_modules)
+            _close_open_files()
         _flush_standard_streams()
+    except BaseException:  # a finaliser's failure is reported, as the interpreter would
+        try:
+            import traceback
+
+            traceback.print_exc()
+            _flush_standard_streams()
+        except BaseException:
+            pass
     finally:
-        os._exit(code)
+        leave(code)
+
+
+#: Seconds the exit waits for open files to close while daemon threads run (one may hold
+#: a file's lock for ever, blocked in a write); the interpreter's own shutdown gives up too.
+CLOSE_WAIT_BESIDE_DAEMONS = 1.0
+
+
+def _close_open_files_beside_daemons() -> None:
+    import threading
+
+    closer = threading.Thread(target=_close_open_files, daemon=True)
+    closer.start()
+    closer.join(CLOSE_WAIT_BESIDE_DAEMONS)
 
 
 def _daemon_threads_alive() -> bool:
@@ -342,6 +427,10 @@ def run_child(spec: ChildSpec) -> NoReturn:
     # As ``python -m`` would put it first: the working directory this job started in.
     if startup.cwd_entry is not None and sys.path and sys.path[0] == startup.cwd_entry:
         sys.path[0] = spec.cwd
+    moved = spec.env.get(_worker.SYS_PATH_ENV) != startup.job_path_raw or spec.cwd != startup.cwd
+    _worker.restore_sys_path()  # the job's sys.path from here on (main() finds it done)
+    if moved and startup.preloaded:
+        _forget_shadowed_preloads(startup.preloaded)
     unbuffered = bool(spec.env.get("PYTHONUNBUFFERED"))
     encoding, _, errors = spec.env.get("PYTHONIOENCODING", "").partition(":")
     encoding = encoding or startup.stdio_encoding
@@ -357,7 +446,7 @@ def run_child(spec: ChildSpec) -> NoReturn:
     sys.__stderr__ = sys.stderr  # type: ignore[misc]
     argv = [os.path.abspath(_worker.__file__), spec.job_dir]
     sys.argv = argv
-    server_modules = set(sys.modules)
+    server_modules = {id(m) for m in sys.modules.values()}
     try:
         code = _worker.main(argv)
     except SystemExit as exc:  # the job called sys.exit(n): exit with n, as the interpreter does

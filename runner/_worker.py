@@ -26,6 +26,10 @@ ATTEMPT_ENV = "RUNNER_WORKER_ATTEMPT"
 #: server starts without them, and each job's value, or their absence, is honoured.
 HANDLED_PYTHON_ENV = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
 
+#: Most bytes of one request to the fork server (the job's environment is the bulk of
+#: it); the driver spawns a job whose request is larger.
+MAX_FORK_REQUEST = 1 << 20
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 
@@ -45,7 +49,8 @@ def _write_header(device: str, attempt: str) -> None:
     os.write(1, header_line(device, attempt).encode())
 
 
-def _restore_sys_path() -> None:
+def restore_sys_path() -> None:
+    """Put the driver's sys.path (from the environment) first; a no-op once done."""
     raw = os.environ.pop(SYS_PATH_ENV, None)  # not inherited by the job's own children
     if not raw:
         return
@@ -59,7 +64,7 @@ def main(argv: list[str]) -> int:
         return 2
     job_dir = argv[1]
     _write_header(os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.environ.pop(ATTEMPT_ENV, "1"))
-    _restore_sys_path()
+    restore_sys_path()
 
     import cloudpickle
 

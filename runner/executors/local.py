@@ -42,6 +42,7 @@ from runner._worker import (
     EXIT_JOB_FAILED,
     EXIT_OK,
     HANDLED_PYTHON_ENV,
+    MAX_FORK_REQUEST,
     SYS_PATH_ENV,
 )
 from runner.devices import Device
@@ -237,6 +238,8 @@ class _ForkServer:
         message = json.dumps(
             {"id": request_id, "job_dir": job_dir, "cwd": os.getcwd(), "env": env}
         ).encode()
+        if len(message) > MAX_FORK_REQUEST:  # the server would read it cut short
+            raise _CannotFork(f"the request takes {len(message)} bytes, over {MAX_FORK_REQUEST}")
         future: asyncio.Future[_ForkedWorker] = self.loop.create_future()
         self._launching[request_id] = future
         try:

@@ -339,9 +339,10 @@ def _fresh_interpreter_streams() -> list[list[str]]:
     return json.loads(out.stdout)
 
 
+@pytest.mark.parametrize("project_on_path", ["before the server starts", "after"])
 @pytest.mark.parametrize("method", METHODS)
 def test_a_job_sees_what_a_fresh_interpreter_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, project_on_path: str
 ) -> None:
     project = tmp_path / "project"
     for relative, text in PROJECT_FILES.items():
@@ -350,14 +351,17 @@ def test_a_job_sees_what_a_fresh_interpreter_would(
     later = tmp_path / "later"
     later.mkdir()
     (later / "here_module.py").write_text("")
-    monkeypatch.syspath_prepend(str(project))
     monkeypatch.delitem(sys.modules, "project_jobs", raising=False)
-    project_jobs = importlib.import_module("project_jobs")
+    if project_on_path == "before the server starts":
+        monkeypatch.syspath_prepend(str(project))
     executor = LocalExecutor(start_method=method)  # type: ignore[arg-type]
 
     async def main() -> tuple[GPUJobResult, GPUJobResult, GPUJobResult]:
         try:
             await executor.start()  # the server starts before the driver's changes below
+            if project_on_path == "after":
+                monkeypatch.syspath_prepend(str(project))
+            project_jobs = importlib.import_module("project_jobs")
             monkeypatch.setenv("TZ", "XYZ-5")
             monkeypatch.chdir(later)
             probe = await executor.execute(
@@ -414,11 +418,49 @@ def test_exit_closes_files_held_past_the_modules_wrapper_first(tmp_path: Path) -
         "from runner._forkserver import exit_child\n"
         f"sys.runner_test_held = gzip.open({path!r}, 'wt')\n"
         "sys.runner_test_held.write('hello\\n')\n"
-        "exit_child(0, set(sys.modules))\n"
+        "exit_child(0, {id(m) for m in sys.modules.values()})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with gzip.open(path, "rt") as f:
         assert f.read() == "hello\n"
+
+
+def _uses_multiprocessing(_: Any) -> bool:
+    """Imports multiprocessing, as torch does: it aliases ``__main__`` as ``__mp_main__``."""
+    import concurrent.futures  # noqa: F401
+    import multiprocessing  # noqa: F401
+
+    return sys.modules["__mp_main__"] is sys.modules["__main__"]
+
+
+def _reads_a_pipe_in_a_daemon_thread(_: Any) -> str:
+    """Returns while a daemon thread is blocked reading a still-running subprocess's output."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('line', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
+    first = threading.Event()
+
+    def follow() -> None:
+        for _line in proc.stdout:  # type: ignore[union-attr]
+            first.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    first.wait()
+    return "returned"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("job_fn", [_uses_multiprocessing, _reads_a_pipe_in_a_daemon_thread])
+def test_what_ml_jobs_leave_behind_does_not_spoil_their_exit(
+    tmp_path: Path, method: str, job_fn: Any
+) -> None:
+    # The timeout only bounds a regression (an exit that hangs); it never fires otherwise.
+    job = Job(run_fn=job_fn, config=None, base_dir=str(tmp_path / "j"), timeout=60.0)
+    result = _run(LocalExecutor(grace_period=1.0, start_method=method), job)  # type: ignore[arg-type]
+    assert result.success, result.error
+    assert result.exit_code == 0
+    assert result.result in (True, "returned")
 
 
 def _wait_for_gate(gate: str) -> int:

@@ -415,10 +415,10 @@ def test_exit_closes_files_held_past_the_modules_wrapper_first(tmp_path: Path) -
     path = str(tmp_path / "held.gz")
     code = (
         "import gzip, sys\n"
-        "from runner._forkserver import exit_child\n"
+        "from runner._forkserver import _ModulesMark, exit_child\n"
         f"sys.runner_test_held = gzip.open({path!r}, 'wt')\n"
         "sys.runner_test_held.write('hello\\n')\n"
-        "exit_child(0, {id(m) for m in sys.modules.values()})\n"
+        "exit_child(0, _ModulesMark.now())\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with gzip.open(path, "rt") as f:

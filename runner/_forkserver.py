@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import importlib
 import io
 import json
 import os
@@ -81,101 +82,22 @@ MAX_POOL = 64
 class _StartupState:
     """What the server's interpreter chose at start-up, which its forked children inherit."""
 
-    #: sys.path[0] as ``-m`` set it (the server's working directory), or None (``-P``).
-    cwd_entry: str | None
+    #: The server's working directory when it started, and whether ``-m`` put it first
+    #: on sys.path (not with ``-P``): each child puts its job's there instead.
+    cwd: str
+    cwd_first_on_path: bool
     #: TZ when the server started: a job with another one re-reads it (``time.tzset``).
     tz: str | None
     #: The standard streams' encoding and stdout's error handler for this locale, which
     #: a fresh interpreter picks when PYTHONIOENCODING leaves them unset.
     stdio_encoding: str
     stdout_errors: str
-    #: Top-level names the server imported for its children (see :func:`_preload`).
-    preloaded: frozenset[str]
-    #: The driver's sys.path (as sent) and working directory when the server started:
-    #: the state the preload was checked against.
+    #: What the server preloaded for its children (see :func:`_preload`): each top-level
+    #: name, with the modules that came in under it or under ``runner``.
+    preloaded: dict[str, tuple[str, ...]]
+    #: The driver's sys.path (as sent) when the server started: with ``cwd``, the state
+    #: the preload was checked against.
     job_path_raw: str | None
-    cwd: str
-
-
-def _resolves_alike(name: str, job_path: list[str], expected: str | None = None) -> bool:
-    """Whether ``import name`` finds the same file here as in a job on ``job_path``.
-
-    A job's ``sys.path`` is the driver's (``runner._worker`` restores it); the server's is
-    a fresh interpreter's in the driver's first working directory. Where they disagree
-    (a project with a package of the same name, a path added at run time) the job must
-    get what a fresh interpreter on the driver's path would, so the server imports nothing
-    of it. ``expected``: the file it must also be.
-    """
-    import importlib.util
-
-    saved = sys.path[:]
-    try:
-        here = importlib.util.find_spec(name)
-        sys.path[:] = job_path + [p for p in saved if p not in job_path]
-        there = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return False
-    finally:
-        sys.path[:] = saved
-    if here is None or there is None or not here.origin or not there.origin:
-        return False
-    origin = os.path.realpath(here.origin)
-    if origin != os.path.realpath(there.origin):
-        return False
-    return expected is None or origin == os.path.realpath(expected)
-
-
-def _preload() -> frozenset[str]:
-    """Import, once, what jobs import, where a job would import the very same files.
-
-    Runner's job side always (it is how the server itself runs). cloudpickle, and
-    Runner's config library (the top-level ``configs`` that the spec names), only where
-    the driver's ``sys.path`` finds the same files: a project with a ``configs`` package
-    of its own gets its own in its jobs, as under ``spawn``, and none of its code ever
-    runs in the server. Returns the top-level names preloaded.
-    """
-    from runner import job_folder  # noqa: F401  (pre-imported for the children)
-
-    raw = os.environ.get(_worker.SYS_PATH_ENV)
-    job_path: list[str] = json.loads(raw) if raw else list(sys.path)
-    preloaded = set()
-    if _resolves_alike("cloudpickle", job_path):
-        import cloudpickle  # noqa: F401  (pre-imported for the children)
-
-        preloaded.add("cloudpickle")
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
-    runner_configs = os.path.join(package_root, "configs", "__init__.py")
-    if _resolves_alike("configs", job_path, expected=runner_configs):
-        # Every search job unpickles its search config (its run function is a bound
-        # method of it) and, mostly, an experiment config built on BaseExperimentConfig:
-        # Runner's own config library, pure Python, nothing that touches a device.
-        from runner.configs import (  # noqa: F401  (pre-imported for the children)
-            base_experiment_config,
-            search_configs,
-        )
-
-        preloaded.add("configs")
-    return frozenset(preloaded)
-
-
-def _startup_state(preloaded: frozenset[str]) -> _StartupState:
-    cwd_entry = sys.path[0] if sys.path and sys.path[0] == os.getcwd() else None
-    stdout = sys.__stdout__
-    return _StartupState(
-        cwd_entry=cwd_entry,
-        tz=os.environ.get("TZ"),
-        stdio_encoding=getattr(stdout, "encoding", None) or "utf-8",
-        stdout_errors=getattr(stdout, "errors", None) or "strict",
-        preloaded=preloaded,
-        job_path_raw=os.environ.get(_worker.SYS_PATH_ENV),
-        cwd=os.getcwd(),
-    )
-
-
-#: Runner's modules preloaded with each top-level name, which import it.
-_PRELOAD_DEPENDENTS = {
-    "configs": ("runner.configs.base_experiment_config", "runner.configs.search_configs"),
-}
 
 
 def _origin_on_path(name: str) -> str | None:
@@ -193,28 +115,105 @@ def _origin_on_path(name: str) -> str | None:
     return None
 
 
-def _same_file(a: str, b: str) -> bool:
+def _same_file(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return False
     try:
-        return os.path.samefile(a, b)
+        return a == b or os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
 
 
-def _forget_shadowed_preloads(preloaded: frozenset[str]) -> None:
+def _resolves_alike(name: str, job_path: list[str], expected: str | None = None) -> bool:
+    """Whether ``import name`` finds the same file here as in a job on ``job_path``.
+
+    A job's ``sys.path`` is the driver's (``runner._worker`` restores it); the server's is
+    a fresh interpreter's in the driver's first working directory. Where they disagree
+    (a project with a package of the same name, a path added at run time) the job must
+    get what a fresh interpreter on the driver's path would, so the server imports nothing
+    of it. ``expected``: the file it must also be.
+    """
+    saved = sys.path[:]
+    here = _origin_on_path(name)
+    sys.path[:] = job_path + [p for p in saved if p not in job_path]
+    try:
+        there = _origin_on_path(name)
+    finally:
+        sys.path[:] = saved
+    return _same_file(here, there) and (expected is None or _same_file(here, expected))
+
+
+def _import_for_children(name: str, *modules: str) -> tuple[str, ...]:
+    """Import ``modules``; return the modules that came in under ``name`` or ``runner``."""
+    before = set(sys.modules)
+    for module in modules:
+        importlib.import_module(module)
+    return tuple(
+        key
+        for key in sys.modules
+        if key not in before and (key == name or key.startswith((name + ".", "runner.")))
+    )
+
+
+def _preload() -> dict[str, tuple[str, ...]]:
+    """Import, once, what jobs import, where a job would import the very same files.
+
+    Runner's job side always (it is how the server itself runs). cloudpickle, and
+    Runner's config library (the top-level ``configs`` that the spec names), only where
+    the driver's ``sys.path`` finds the same files: a project with a ``configs`` package
+    of its own gets its own in its jobs, as under ``spawn``, and none of its code ever
+    runs in the server. Returns what was preloaded (see :class:`_StartupState`).
+    """
+    from runner import job_folder  # noqa: F401  (pre-imported for the children)
+
+    raw = os.environ.get(_worker.SYS_PATH_ENV)
+    job_path: list[str] = json.loads(raw) if raw else list(sys.path)
+    preloaded = {}
+    if _resolves_alike("cloudpickle", job_path):
+        preloaded["cloudpickle"] = _import_for_children("cloudpickle", "cloudpickle")
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    runner_configs = os.path.join(package_root, "configs", "__init__.py")
+    if _resolves_alike("configs", job_path, expected=runner_configs):
+        # Every search job unpickles its search config (its run function is a bound
+        # method of it) and, mostly, an experiment config built on BaseExperimentConfig:
+        # Runner's own config library, pure Python, nothing that touches a device.
+        preloaded["configs"] = _import_for_children(
+            "configs",
+            "runner.configs.base_experiment_config",
+            "runner.configs.search_configs",
+        )
+    return preloaded
+
+
+def _startup_state(preloaded: dict[str, tuple[str, ...]]) -> _StartupState:
+    cwd = os.getcwd()
+    stdout = sys.__stdout__
+    return _StartupState(
+        cwd=cwd,
+        cwd_first_on_path=bool(sys.path) and sys.path[0] == cwd,
+        tz=os.environ.get("TZ"),
+        stdio_encoding=getattr(stdout, "encoding", None) or "utf-8",
+        stdout_errors=getattr(stdout, "errors", None) or "strict",
+        preloaded=preloaded,
+        job_path_raw=os.environ.get(_worker.SYS_PATH_ENV),
+    )
+
+
+def _forget_shadowed_preloads(preloaded: dict[str, tuple[str, ...]]) -> None:
     """In a child whose job's sys.path or working directory changed since the server
     started: forget a preloaded package that the job's path would now find elsewhere
     (a project's own ``configs``), so that the job imports its own, as under ``spawn``.
     """
-    for name in preloaded:
+    for name, modules in preloaded.items():
         loaded = getattr(getattr(sys.modules.get(name), "__spec__", None), "origin", None)
-        found = _origin_on_path(name)
-        if loaded and found and (found == loaded or _same_file(found, loaded)):
+        if _same_file(_origin_on_path(name), loaded):
             continue
+        # What came in with it, and what of it was imported since (a lazy submodule).
         stale = [k for k in sys.modules if k == name or k.startswith(name + ".")]
-        for key in stale + list(_PRELOAD_DEPENDENTS.get(name, ())):
+        for key in dict.fromkeys([*modules, *stale]):
             sys.modules.pop(key, None)
             parent, _, child = key.rpartition(".")
-            if parent in sys.modules and key not in stale:
+            if parent in sys.modules:
                 # ``from runner.configs import search_configs`` would take the attribute.
                 sys.modules[parent].__dict__.pop(child, None)
 
@@ -461,7 +460,7 @@ def _flush_standard_streams() -> None:
 
 def run_child(spec: ChildSpec) -> NoReturn:
     """In the forked child: become ``python -m runner._worker <job dir>``, then exit."""
-    startup = _startup or _startup_state(frozenset())
+    startup = _startup or _startup_state({})
     os.dup2(spec.log_fd, 1)
     os.dup2(spec.log_fd, 2)
     os.close(spec.log_fd)
@@ -470,7 +469,7 @@ def run_child(spec: ChildSpec) -> NoReturn:
     if spec.env.get("TZ") != startup.tz:  # the C library read TZ once, in the server
         time.tzset()
     # As ``python -m`` would put it first: the working directory this job started in.
-    if startup.cwd_entry is not None and sys.path and sys.path[0] == startup.cwd_entry:
+    if startup.cwd_first_on_path and sys.path and sys.path[0] == startup.cwd:
         sys.path[0] = spec.cwd
     moved = spec.env.get(_worker.SYS_PATH_ENV) != startup.job_path_raw or spec.cwd != startup.cwd
     _worker.restore_sys_path()  # the job's sys.path from here on (main() finds it done)
@@ -766,7 +765,7 @@ def _rehearse() -> None:
     Nothing here has effects outside this process, and nothing of it reaches the job
     but warmer caches (which a fresh interpreter would fill the same way).
     """
-    preloaded = _startup.preloaded if _startup is not None else frozenset()
+    preloaded = _startup.preloaded if _startup is not None else {}
     try:
         from runner.jobs import Job
 

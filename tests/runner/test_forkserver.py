@@ -368,22 +368,17 @@ def test_a_job_sees_what_a_fresh_interpreter_would(
                 Job(run_fn=project_jobs.probe, config=None, base_dir=str(tmp_path / "probe")),
                 CPU_DEVICE,
             )
-            archives = await executor.execute(
-                Job(
-                    run_fn=project_jobs.leave_archives_open,
-                    config=str(tmp_path / "left"),
-                    base_dir=str(tmp_path / "archives"),
-                ),
-                CPU_DEVICE,
-            )
-            daemon = await executor.execute(
-                Job(
-                    run_fn=project_jobs.leave_a_file_open_beside_a_daemon,
-                    config=str(tmp_path / "beside"),
-                    base_dir=str(tmp_path / "daemon"),
-                ),
-                CPU_DEVICE,
-            )
+
+            async def leave_open(run_fn: Any, name: str) -> GPUJobResult:
+                job = Job(
+                    run_fn=run_fn,
+                    config=str(tmp_path / name),
+                    base_dir=str(tmp_path / f"{name}_job"),
+                )
+                return await executor.execute(job, CPU_DEVICE)
+
+            archives = await leave_open(project_jobs.leave_archives_open, "left")
+            daemon = await leave_open(project_jobs.leave_a_file_open_beside_a_daemon, "beside")
             return probe, archives, daemon
         finally:
             await executor.aclose()
@@ -461,6 +456,32 @@ def test_what_ml_jobs_leave_behind_does_not_spoil_their_exit(
     assert result.success, result.error
     assert result.exit_code == 0
     assert result.result in (True, "returned")
+
+
+@pytest.mark.parametrize("daemon_thread", [False, True])
+def test_exit_frees_the_jobs_modules_unless_a_daemon_thread_runs_on(
+    tmp_path: Path, daemon_thread: bool
+) -> None:
+    # A module the job imported holds an object whose finaliser leaves a mark. The exit
+    # frees the module (the finaliser runs), except beside a still running daemon thread,
+    # which the interpreter would have stopped first and which must not meet freed globals.
+    marker = str(tmp_path / "finalised")
+    code = (
+        "import sys, threading, types\n"
+        "from runner._forkserver import _ModulesMark, exit_child\n"
+        "mark = _ModulesMark.now()\n"
+        "class Marks:\n"
+        f"    def __del__(self): open({marker!r}, 'w').close()\n"
+        "job_module = types.ModuleType('job_module')\n"
+        "job_module.held = Marks()\n"
+        "sys.modules['job_module'] = job_module\n"
+        "del Marks, job_module\n"
+        f"if {daemon_thread}:\n"
+        "    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "exit_child(0, mark)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert os.path.exists(marker) == (not daemon_thread)
 
 
 def _wait_for_gate(gate: str) -> int:

@@ -21,8 +21,10 @@ job killed before it wrote a result would otherwise be waited for forever when S
 has no accounting).
 
 Time limit and requeue. The Slurm time limit is ``time_limit_min`` (default: the
-job's own timeout plus the grace period, rounded up, plus a minute; 60 without a
-timeout). The submitted callable is checkpointable in submitit's sense: on
+job's own timeout plus the grace period, plus the 90 s by which submitit's warning
+signal precedes the limit and the 60 s by which Slurm may send it early, plus a
+minute, rounded up to minutes; 60 without a timeout). A shorter limit lets that
+warning end a short job as "timeout" before its own timeout. The submitted callable is checkpointable in submitit's sense: on
 preemption (submitit's USR2 signal) the Slurm job is requeued and the attempt
 restarts from scratch, so a job that resumes from its own folder continues; reaching
 the Slurm time limit requeues up to ``max_num_timeout`` times (default 0: a job that
@@ -117,6 +119,12 @@ def _count(name: str, value: object, *, minimum: int, allow_none: bool, example:
             + (" or None" if allow_none else "")
             + f"; pass e.g. {example}."
         )
+
+
+#: Seconds before the Slurm time limit at which submitit asks Slurm for its USR2 warning.
+SIGNAL_DELAY_S = 90
+#: How much earlier Slurm may deliver that warning (its event resolution, per sbatch(1)).
+SLURM_SIGNAL_EARLY_S = 60
 
 
 class SlurmExecutor(Executor):
@@ -258,7 +266,11 @@ class SlurmExecutor(Executor):
             return self.time_limit_min
         if timeout is None:
             return 60
-        return math.ceil((timeout + self.grace_period) / 60) + 1
+        # Slurm warns submitit (USR2) SIGNAL_DELAY_S before the limit, and may deliver it up
+        # to SLURM_SIGNAL_EARLY_S earlier still; submitit then ends the attempt as timed
+        # out. Both must fall after the job's own timeout and grace, with a minute to start.
+        needed = timeout + self.grace_period + SIGNAL_DELAY_S + SLURM_SIGNAL_EARLY_S + 60
+        return math.ceil(needed / 60)
 
     def _submitit_executor(self, job_dir: str, timeout: float | None, gpus: int) -> Any:
         folder = os.path.join(job_dir, ".submitit")
@@ -268,6 +280,7 @@ class SlurmExecutor(Executor):
         params: dict[str, Any] = {
             "name": f"runner-{os.path.basename(job_dir)}"[:100],
             "timeout_min": self._time_limit(timeout),
+            "slurm_signal_delay_s": SIGNAL_DELAY_S,
             "cpus_per_task": self.cpus_per_job,
             # Local mode: the slot's device is set by the worker, so submitit must not pick one.
             "gpus_per_node": gpus if self.cluster == "slurm" else 0,

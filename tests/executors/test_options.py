@@ -81,7 +81,10 @@ def test_slurm_slots_are_jobs_in_flight() -> None:
 def test_slurm_time_limit_follows_the_job_timeout() -> None:
     ex = _slurm(cluster="slurm", grace_period=5.0)
     assert ex._time_limit(None) == 60
-    assert ex._time_limit(30.0) == 2  # ceil((30 + 5) / 60) + 1
+    # ceil((30 + 5 + 90 + 60 + 60) / 60): submitit's warning (90 s before the limit, up to
+    # 60 s early) must come after the job's own timeout and grace period.
+    assert ex._time_limit(30.0) == 5
+    assert ex._time_limit(1.0) * 60 - 90 - 60 > 1.0 + ex.grace_period
     assert _slurm(cluster="slurm", time_limit_min=7)._time_limit(600.0) == 7
 
 

@@ -59,6 +59,7 @@ class SearchStatus:
     started: float | None = None
     ended: float | None = None
     state: str = "pending"
+    first_failure: GPUJobResult | None = None
 
     @property
     def in_flight(self) -> int:
@@ -68,6 +69,8 @@ class SearchStatus:
     def record(self, result: GPUJobResult) -> None:
         self.finished += 1
         self.failed += not result.success
+        if not result.success and self.first_failure is None:
+            self.first_failure = result  # the end-of-sweep message names its error and log
         self.reused += bool(getattr(result, "reused", False))
 
 
@@ -341,11 +344,15 @@ def count_finished(jobs: Iterable[Job]) -> int:
 
 def log_reusable(owner: str, finished: int) -> None:
     if finished:
-        logger.info(
+        from runner.front_end import front_end
+
+        # A warning, in the words of the front end used: rerunning finished jobs may be hours.
+        logger.warning(
             "%s: %d job(s) already finished with the same config in earlier runs; they run "
-            "again now. Pass resume=True to reuse their results instead.",
+            "again now. Pass %s to reuse their results instead.",
             owner,
             finished,
+            front_end().resume,
         )
 
 

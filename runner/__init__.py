@@ -49,7 +49,9 @@ _EXPORTS: dict[str, str] = {
     "select_devices": "runner.devices",
     "Executor": "runner.executors.base",
     "LocalExecutor": "runner.executors.local",
-    "load_finished_result": "runner.job_folder",
+    "load_finished_result": "runner.resume",
+    "JobRecord": "runner.job_record",
+    "JobState": "runner.job_record",
     "read_job_json": "runner.job_folder",
 }
 
@@ -85,6 +87,8 @@ __all__ = [
     "LocalExecutor",
     "load_finished_result",
     "read_job_json",
+    "JobRecord",
+    "JobState",
 ]
 
 if TYPE_CHECKING:
@@ -108,8 +112,10 @@ if TYPE_CHECKING:
     from runner.executors.base import Executor
     from runner.executors.local import LocalExecutor
     from runner.grid_search import run_grid_search, run_grid_searches
-    from runner.job_folder import load_finished_result, read_job_json
+    from runner.job_folder import read_job_json
+    from runner.job_record import JobRecord, JobState
     from runner.jobs import Job
+    from runner.resume import load_finished_result
     from runner.scheduler import GPUJobResult, GPUScheduler
 
 

@@ -11,29 +11,11 @@ its ``base_dir``) and holds:
 ``result.pkl``
     ``("ok", value)`` or ``("error", traceback_text)``, pickled by the worker.
 ``job.json``
-    What a status table needs, readable without unpickling anything:
-
-    ========================  ==========================================================
-    ``schema_version``        ``1``
-    ``status``                "running", then "ok", "error" (raised / exited non-zero),
-                              "crashed" (killed by a signal), "timeout" or "cancelled"
-    ``job_type``              e.g. "runner.jobs.Job"
-    ``config``                the config as a dict (``runner.jobs.config_to_dict``), or null
-    ``config_hash``           ``job.config_hash()``, else ``config_hash(job.config)``, or null
-    ``point``                 the sweep point (``job.point``), or null
-    ``out_file``              the log's path
-    ``device``                the child's ``CUDA_VISIBLE_DEVICES`` entry; null on CPU
-    ``gpu_id``                as in ``GPUJobResult.gpu_id`` (int index, verbatim id, null)
-    ``host``, ``pid``         where the (last) attempt ran; pid is null before spawn
-    ``attempt``               the attempt number (1 + retries used so far)
-    ``timeout``               the job's timeout in seconds, or null
-    ``start_time``            epoch seconds; ``end_time`` and ``duration`` once it ended
-    ``exit_code``, ``signal`` how the process ended (``signal_name`` e.g. "SIGSEGV")
-    ``error_summary``         the last line of the error, or null
-    ``result_summary``        the value if it is a JSON scalar or a small dict/list of
-                              scalars, else its repr cut to 200 characters; null unless ok
-    ``runner_version``        the Runner version that wrote it
-    ========================  ==========================================================
+    What a status table needs, readable without unpickling anything: the job's
+    identity (config as a dict, config hash, point), its state (queued, running,
+    ok, error, crashed, timeout, cancelled), device, host, pid, times, exit code or
+    signal, and a one-line error or result summary. Written only by
+    :class:`runner.job_record.JobRecord`, whose fields are its keys.
 
 Every write is atomic (temp file in the same folder, fsync, ``os.replace``), so a
 crash never leaves a half-written file that a resume would trust.
@@ -50,32 +32,20 @@ import socket
 import threading
 from typing import Any
 
-from runner.job_result import GPUJobResult
-from runner.jobs import Job, config_to_dict, dict_hash, job_dir_of
-from runner.jobs import config_hash as _hash_config
-
 __all__ = [
     "JOB_JSON",
     "JOB_PKL",
     "RESULT_PKL",
-    "SCHEMA_VERSION",
     "atomic_write_bytes",
     "atomic_write_json",
-    "job_config_hash",
-    "job_identity",
-    "has_finished_result",
-    "load_finished_result",
+    "error_summary",
     "read_job_json",
     "read_result",
     "result_summary",
-    "error_summary",
-    "runner_version",
-    "write_job_json",
 ]
 
 logger = logging.getLogger("runner")
 
-SCHEMA_VERSION = 1
 JOB_JSON = "job.json"
 JOB_PKL = "job.pkl"
 RESULT_PKL = "result.pkl"
@@ -124,16 +94,6 @@ def atomic_write_json(path: str, obj: Any, *, fsync: bool = True) -> None:
     atomic_write_bytes(path, (text + "\n").encode(), fsync=fsync)
 
 
-def write_job_json(job_dir: str, record: dict[str, Any], *, fsync: bool = True) -> None:
-    """Atomically replace ``<job_dir>/job.json`` with ``record``.
-
-    ``fsync=False`` keeps the write atomic for readers and against a crash of the
-    process, not against a power loss: for records a resume does not trust anyway
-    ("running"), or whose flush to disk the caller does off the event loop.
-    """
-    atomic_write_json(os.path.join(job_dir, JOB_JSON), record, fsync=fsync)
-
-
 def read_job_json(job_dir: str) -> dict[str, Any] | None:
     """The folder's job.json as a dict, or ``None`` if it is missing or unreadable (never raises).
 
@@ -169,44 +129,6 @@ def read_result(job_dir: str) -> tuple[str, Any] | None:
     if not (isinstance(value, tuple) and len(value) == 2 and value[0] in ("ok", "error")):
         raise ValueError(f"{path} holds {type(value).__name__}, not ('ok'|'error', payload)")
     return value
-
-
-def runner_version() -> str:
-    """The Runner version that writes job folders (the package's, read without a metadata lookup)."""
-    from runner import __version__
-
-    return __version__
-
-
-def job_config_hash(job: Any, config_dict: Any = None) -> str | None:
-    """The job's identity for resume: its own ``config_hash()`` if it defines one, else the
-    hash of ``job.config`` (of ``config_dict``, when the caller already converted it), else None."""
-    method = getattr(job, "config_hash", None)
-    if callable(method) and getattr(method, "__func__", None) is not Job.config_hash:
-        return str(method())
-    if config_dict is not None:
-        return dict_hash(config_dict)
-    if hasattr(job, "config"):
-        return _hash_config(job.config)
-    return None
-
-
-def job_identity(job: Any) -> dict[str, Any]:
-    """The job-describing part of job.json (computed once per job, not per write)."""
-    has_config = hasattr(job, "config")
-    point = getattr(job, "point", None)
-    cls = type(job)
-    config = config_to_dict(job.config) if has_config else None
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "job_type": f"{cls.__module__}.{cls.__qualname__}",
-        "config": config,
-        "config_hash": job_config_hash(job, config),
-        "point": config_to_dict(point) if point is not None else None,
-        "out_file": os.path.abspath(job.get_out_file()),
-        "timeout": getattr(job, "timeout", None),
-        "runner_version": runner_version(),
-    }
 
 
 def _is_scalar(value: Any) -> bool:
@@ -254,83 +176,3 @@ def error_summary(error: str | None) -> str | None:
         if line.strip():
             return line.strip()[:500]
     return None
-
-
-def _matching_record(job_dir: str, job: Any) -> dict[str, Any] | None:
-    """The folder's job.json if it says the job finished ok with the job's current config."""
-    record = read_job_json(job_dir)
-    if record is None:
-        return None
-    if record.get("status") != "ok":
-        logger.debug("Not reusing %s: status is %r", job_dir, record.get("status"))
-        return None
-    current = job_config_hash(job)
-    if current is None or record.get("config_hash") != current:
-        logger.debug(
-            "Not reusing %s: config hash %r on disk, %r now",
-            job_dir,
-            record.get("config_hash"),
-            current,
-        )
-        return None
-    return record
-
-
-def has_finished_result(job: Any) -> bool:
-    """Whether ``job``'s folder looks reusable, judged from job.json alone (nothing unpickled).
-
-    Cheaper than :func:`load_finished_result`, for counting; that function still has the
-    last word, since it also reads the result.
-    """
-    try:
-        job_dir = job_dir_of(job)
-        return _matching_record(job_dir, job) is not None and os.path.exists(
-            os.path.join(job_dir, RESULT_PKL)
-        )
-    except Exception:
-        return False
-
-
-def load_finished_result(job: Any) -> GPUJobResult | None:
-    """A previous run's result for ``job`` if its folder says it finished ok with the same config.
-
-    Used by ``resume=True``: the folder must hold a job.json with status "ok" and a
-    ``config_hash`` equal to the job's current one, and a readable result.pkl with
-    ``("ok", value)``. A job with no config (no hash) is never reused. Never raises:
-    a missing, corrupt or half-written folder gives ``None`` (logged at debug).
-
-    Example:
-        >>> from runner.jobs import Job
-        >>> load_finished_result(Job(run_fn=len, config=[1], base_dir="/nonexistent")) is None
-        True
-    """
-    try:
-        job_dir = job_dir_of(job)
-        record = _matching_record(job_dir, job)
-        if record is None:
-            return None
-        stored = read_result(job_dir)
-        if stored is None or stored[0] != "ok":
-            logger.debug("Not reusing %s: result.pkl missing or not ok", job_dir)
-            return None
-        return GPUJobResult(
-            success=True,
-            error=None,
-            gpu_id=record.get("gpu_id"),
-            out_file=str(job.get_out_file()),
-            job=job,
-            result=stored[1],
-            status="ok",
-            duration=record.get("duration"),
-            start_time=record.get("start_time"),
-            end_time=record.get("end_time"),
-            exit_code=record.get("exit_code"),
-            signal=None,
-            attempts=int(record.get("attempt") or 1),
-            reused=True,
-            host=record.get("host"),
-            pid=record.get("pid"),
-        )
-    except Exception as exc:
-        logger.debug("Not reusing the folder of %r: %s: %s", job, type(exc).__name__, exc)
-        return None

@@ -13,41 +13,17 @@ import asyncio
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from runner.devices import (
-    CPU_DEVICE,
-    DEFAULT_BUSY_MEMORY_THRESHOLD_MIB,
-    Device,
-    DeviceInfo,
-    select_devices,
-)
-from runner.errors import DeviceConfigError, SchedulerClosedError
+from runner.devices import CPU_DEVICE, DEFAULT_BUSY_MEMORY_THRESHOLD_MIB, Device, DeviceInfo
+from runner.errors import SchedulerClosedError
+from runner.executors import Executor, LocalExecutor, SlotRequest, resolve_executor
+from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult, JobStatus
-
-if TYPE_CHECKING:
-    from runner.executors.base import Executor
 
 __all__ = ["GPUJobResult", "GPUScheduler", "JobStatus"]
 
 logger = logging.getLogger("runner")
-
-
-def _check_count(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DeviceConfigError(
-            f"{name}={value!r} is not an integer; pass a whole number >= {minimum}"
-            + (" or None" if allow_none else "")
-            + "."
-        )
-    if value < minimum:
-        raise DeviceConfigError(
-            f"{name}={value!r} is below {minimum}; pass a whole number >= {minimum}"
-            + (" or None" if allow_none else "")
-            + "."
-        )
 
 
 def _cancelling() -> bool:
@@ -61,7 +37,7 @@ class GPUScheduler:
     """Runs jobs on device slots: ``simultaneous_jobs_per_gpu`` slots on each of up to ``max_gpus`` GPUs.
 
     Devices are chosen at construction (see :mod:`runner.devices`). Without a GPU,
-    jobs run on CPU slots (``cpu_slots``, default ``simultaneous_jobs_per_gpu``) with
+    jobs run on CPU slots (``cpu_slots``, default one per usable core) with
     ``CUDA_VISIBLE_DEVICES=""`` and a warning is logged; ``max_gpus=0`` asks for that.
 
     Args:
@@ -73,7 +49,7 @@ class GPUScheduler:
             of this machine's GPUs (``Executor.plan_slots``; see their modules).
         skip_busy_gpus: Leave out GPUs that other processes already use (NVML memory check).
         busy_memory_threshold_mib: Memory in use above which a GPU counts as busy.
-        cpu_slots: Slots when running on CPU.
+        cpu_slots: Slots when running on CPU (default: one per usable core).
 
     Raises:
         DeviceConfigError: An option is not a valid count.
@@ -98,64 +74,29 @@ class GPUScheduler:
         busy_memory_threshold_mib: int = DEFAULT_BUSY_MEMORY_THRESHOLD_MIB,
         cpu_slots: int | None = None,
     ) -> None:
-        _check_count("max_gpus", max_gpus, minimum=0, allow_none=True)
-        _check_count(
-            "simultaneous_jobs_per_gpu", simultaneous_jobs_per_gpu, minimum=1, allow_none=True
+        request = SlotRequest(
+            max_gpus=max_gpus,
+            simultaneous_jobs_per_gpu=(
+                1 if simultaneous_jobs_per_gpu is None else simultaneous_jobs_per_gpu
+            ),
+            cpu_slots=cpu_slots,
+            skip_busy_gpus=skip_busy_gpus,
+            busy_memory_threshold_mib=busy_memory_threshold_mib,
         )
-        _check_count("cpu_slots", cpu_slots, minimum=1, allow_none=True)
-        if (
-            isinstance(busy_memory_threshold_mib, bool)
-            or not isinstance(busy_memory_threshold_mib, (int, float))
-            or busy_memory_threshold_mib < 0
-        ):
-            raise DeviceConfigError(
-                f"busy_memory_threshold_mib={busy_memory_threshold_mib!r} is not a non-negative "
-                "number of MiB; pass e.g. 1024."
-            )
-        per_gpu = 1 if simultaneous_jobs_per_gpu is None else simultaneous_jobs_per_gpu
-
-        from runner.executors import LocalExecutor, resolve_executor
-
         self._executor: Executor = resolve_executor(executor) or LocalExecutor()
-        # Cluster executors (Ray, Slurm) size the slots from the cluster's resources, not
-        # from this machine's GPUs; the local executor answers None.
-        plan = self._executor.plan_slots(max_gpus=max_gpus, simultaneous_jobs_per_gpu=per_gpu)
-        if plan is not None:
-            info = DeviceInfo(devices=plan.devices, source=plan.source, reason=plan.reason)
-            per_gpu = plan.slots_per_device
-        else:
-            info = select_devices(
-                max_gpus=max_gpus,
-                skip_busy_gpus=skip_busy_gpus,
-                busy_memory_threshold_mib=busy_memory_threshold_mib,
-            )
-        self._device_info: DeviceInfo = info
-        if info.devices:
-            self._devices: list[Device] = list(info.devices)
-            self._slots_per_device = per_gpu
+        # The executor plans the slots: this machine's GPUs, or a cluster's resources.
+        plan = self._executor.plan_slots(request)
+        self._device_info: DeviceInfo = plan.device_info
+        self._devices: list[Device] = list(plan.devices) or [CPU_DEVICE]
+        self._slots_per_device = plan.slots_per_device
+        if plan.devices:
             logger.info(
                 "GPUScheduler: %d device(s) %s x %d slot(s) (%s)",
                 len(self._devices),
                 [str(d) for d in self._devices],
-                per_gpu,
-                info.reason,
+                self._slots_per_device,
+                plan.reason,
             )
-        else:
-            self._devices = [CPU_DEVICE]
-            self._slots_per_device = cpu_slots if cpu_slots is not None else per_gpu
-            if max_gpus == 0:
-                logger.info(
-                    "GPUScheduler: max_gpus=0, running on %d CPU slot(s)", self._slots_per_device
-                )
-            else:
-                logger.warning(
-                    "No GPU found (%s): running jobs on %d CPU slot(s) with CUDA_VISIBLE_DEVICES=''. "
-                    "Set CUDA_VISIBLE_DEVICES to use GPUs, or pass max_gpus=0 to run on CPU "
-                    "without this warning.",
-                    info.reason,
-                    self._slots_per_device,
-                )
-
         self._running = [0] * len(self._devices)
         self._free = len(self._devices) * self._slots_per_device
         # Waiters are futures resolved with a device index (or None: shut down). A waiter
@@ -337,18 +278,14 @@ class GPUScheduler:
             attempt += 1
 
     def _cancelled_result(self, job: Any, device: Device | None, why: str) -> GPUJobResult:
+        """The result of a job cancelled before an executor ran it (nothing on disk)."""
         try:
             out_file = str(job.get_out_file())
         except Exception:
             out_file = ""
-        return GPUJobResult(
-            success=False,
-            error=why,
-            gpu_id=device.gpu_id if device is not None else None,
-            out_file=out_file,
-            job=job,
-            status="cancelled",
-        )
+        record = JobRecord(out_file=out_file, gpu_id=device.gpu_id if device else None)
+        record.move_to(JobState.CANCELLED, error_summary=why)
+        return record.to_result(job, error=why)
 
     async def shutdown(self) -> None:
         """Cancel queued jobs, kill running ones (process group: SIGTERM, grace, SIGKILL), refuse new ones.
@@ -367,9 +304,7 @@ class GPUScheduler:
                 self._shutdown_cancelled.add(task)
         if running:
             await asyncio.gather(*running, return_exceptions=True)
-        aclose = getattr(self._executor, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await self._executor.aclose()
 
     async def __aenter__(self) -> GPUScheduler:
         # E.g. the fork server's imports (and its first children) overlap the searches' set-up.

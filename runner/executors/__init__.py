@@ -10,7 +10,7 @@ import difflib
 import importlib
 
 from runner.errors import ExecutorConfigError
-from runner.executors.base import Executor
+from runner.executors.base import Executor, SlotPlan, SlotRequest
 from runner.executors.local import LocalExecutor, ProcessLauncher, WorkerProcess
 
 __all__ = [
@@ -18,6 +18,8 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "ProcessLauncher",
+    "SlotPlan",
+    "SlotRequest",
     "WorkerProcess",
     "resolve_executor",
 ]

@@ -1,14 +1,12 @@
-"""What every executor shares about one attempt's job folder: preparing it, and judging how it ended.
+"""How an attempt ended, judged the same for every executor.
 
 The local, Ray and Slurm executors all run ``python -m runner._worker <job dir>`` and
-then read the same folder; the functions here turn the worker's end (its result file,
+then read the same folder; :func:`judge_exit` turns the worker's end (its result file,
 exit code or signal, whether it timed out) into one status and error text, so a job
 that fails reads the same whichever executor ran it (the conformance suite checks it).
+:class:`runner.executors.attempt.Attempt` records it.
 
 Example:
-    >>> import signal
-    >>> signal_name(signal.SIGSEGV), exit_fields(-signal.SIGKILL)["signal_name"]
-    ('SIGSEGV', 'SIGKILL')
     >>> judge_exit("/nonexistent", -9, timed_out=False, timeout=None, grace_period=5.0,
     ...            out_file="/nonexistent/log", tail_lines=0).status
     'crashed'
@@ -22,23 +20,17 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle
-
-from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes, job_identity, read_result
+from runner.job_folder import read_result
+from runner.job_record import signal_name
 
 __all__ = [
     "CANCELLED_SUMMARY",
     "DEFAULT_GRACE_PERIOD",
     "SIGNAL_HINTS",
     "Ending",
-    "exit_fields",
     "fsync_if_present",
     "judge_exit",
     "log_tail",
-    "prepare_error",
-    "running_record",
-    "signal_name",
-    "write_job_pickle",
 ]
 
 logger = logging.getLogger("runner")
@@ -75,86 +67,6 @@ def log_tail(path: str, lines: int) -> str:
         return f"(could not read {path}: {exc})"
     text = data.decode("utf-8", errors="replace").splitlines()[-lines:]
     return "\n".join(text)
-
-
-def signal_name(sig: int) -> str:
-    """``"SIGSEGV"`` for 11; ``"signal N"`` for a number that names no signal."""
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-def exit_fields(rc: int) -> dict[str, Any]:
-    """job.json's ``exit_code``, ``signal`` and ``signal_name`` for a return code.
-
-    ``rc`` follows :mod:`subprocess`: negative ``-N`` when signal N killed the process.
-    """
-    if rc < 0:
-        return {"exit_code": None, "signal": -rc, "signal_name": signal_name(-rc)}
-    return {"exit_code": rc, "signal": None, "signal_name": None}
-
-
-def prepare_error(job_dir: str, exc: BaseException) -> str:
-    """The error text of a job folder that could not be created or described."""
-    return f"Could not prepare the job folder {job_dir}: {type(exc).__name__}: {exc}"
-
-
-def running_record(
-    job: Any,
-    *,
-    attempt: int,
-    device: str | None = None,
-    gpu_id: int | str | None = None,
-    host: str | None = None,
-) -> dict[str, Any]:
-    """job.json of an attempt about to start: the job's identity, status "running", no pid yet.
-
-    Raises:
-        Exception: Whatever describing the job raised (see
-            :func:`runner.job_folder.job_identity`); report it with :func:`prepare_error`.
-    """
-    record = job_identity(job)
-    record.update(
-        status="running",
-        device=device,
-        gpu_id=gpu_id,
-        host=host,
-        pid=None,
-        attempt=attempt,
-        start_time=None,
-        end_time=None,
-        duration=None,
-        exit_code=None,
-        signal=None,
-        signal_name=None,
-        error_summary=None,
-        result_summary=None,
-    )
-    return record
-
-
-def write_job_pickle(job: Any, job_dir: str, *, attempt: int, fsync: bool) -> str | None:
-    """Write job.pkl (first attempt, or when it is missing) and drop a stale result.pkl.
-
-    Returns:
-        The error text when the job cannot be pickled (nothing is then removed), else None.
-    """
-    if attempt == 1 or not os.path.exists(os.path.join(job_dir, JOB_PKL)):
-        try:
-            data = cloudpickle.dumps(job)
-        except Exception as exc:
-            return (
-                f"The job could not be pickled to send it to its process "
-                f"({type(exc).__name__}: {exc}); make the job, its run function and its "
-                "config picklable (no open files, locks or live connections)."
-            )
-        atomic_write_bytes(os.path.join(job_dir, JOB_PKL), data, fsync=fsync)
-    try:
-        os.unlink(os.path.join(job_dir, RESULT_PKL))  # a stale result must never be read back
-    except FileNotFoundError:
-        pass
-    return None
 
 
 def fsync_if_present(path: str) -> None:

@@ -25,10 +25,8 @@ Example:
     >>> attempt = RemoteAttempt(Job(run_fn=sum, config=[1, 2], base_dir="/tmp/runner-doc-remote"))
     >>> attempt.prepare() is None
     True
-    >>> outcome = run_worker(
-    ...     attempt.job_dir, record=attempt.record, sys_path=sys.path, timeout=None, grace_period=1.0
-    ... )
-    >>> attempt.finish(outcome, grace_period=1.0).result
+    >>> outcome = run_worker(attempt.job_dir, **attempt.worker_kwargs(cuda_visible_devices=None))
+    >>> attempt.finish_outcome(outcome).result
     3
 """
 
@@ -47,25 +45,11 @@ from typing import Any
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
 from runner.devices import Device
 from runner.errors import MissingDependencyError
-from runner.executors._outcome import (
-    CANCELLED_SUMMARY,
-    exit_fields,
-    fsync_if_present,
-    judge_exit,
-    log_tail,
-    prepare_error,
-    running_record,
-    write_job_pickle,
-)
-from runner.job_folder import (
-    RESULT_PKL,
-    error_summary,
-    read_job_json,
-    result_summary,
-    write_job_json,
-)
-from runner.jobs import job_dir_of
-from runner.scheduler import GPUJobResult
+from runner.executors._outcome import CANCELLED_SUMMARY, fsync_if_present
+from runner.executors.attempt import Attempt
+from runner.job_folder import RESULT_PKL
+from runner.job_record import JobRecord, JobState
+from runner.job_result import GPUJobResult
 
 __all__ = ["RemoteAttempt", "import_extra", "kill_group", "run_worker"]
 
@@ -156,17 +140,16 @@ def run_worker(
         )
     finally:
         os.close(log_fd)
-    record = dict(
-        record,
-        status="running",
+    job_record = JobRecord.from_json(record)
+    job_record.move_to(
+        JobState.RUNNING,
         host=host,
         pid=popen.pid,
         device=device or None,
         gpu_id=Device(device or None).gpu_id,
-        attempt=attempt,
         start_time=start,
     )
-    write_job_json(job_dir, record)
+    job_record.write(job_dir)
 
     deadline = None if timeout is None else start + timeout
     timed_out = False
@@ -184,15 +167,9 @@ def run_worker(
                     break
     except BaseException:
         rc = _terminate(popen, grace_period)
-        end = time.time()
-        record.update(
-            status="cancelled",
-            end_time=end,
-            duration=end - start,
-            error_summary=CANCELLED_SUMMARY,
-            **exit_fields(rc),
-        )
-        write_job_json(job_dir, record)
+        job_record.set_exit(rc)
+        job_record.move_to(JobState.CANCELLED, error_summary=CANCELLED_SUMMARY)
+        job_record.write(job_dir)
         raise
     kill_group(popen.pid, signal.SIGKILL)  # no orphans: whatever the finished job left running
     # The worker does not fsync its result; here it costs the driver nothing.
@@ -208,162 +185,92 @@ def run_worker(
     }
 
 
-class RemoteAttempt:
-    """The driver's side of one attempt: prepare the job folder, then map the outcome.
+class RemoteAttempt(Attempt):
+    """The driver's side of one remote attempt: the shared :class:`Attempt` lifecycle, plus
+    what the cluster adds (the node records "running" itself; the outcome comes back as data).
 
     Args:
         job: The job (``run()``, ``get_out_file()``, optional ``timeout``).
         attempt: 1 for the first try.
         tail_lines: Lines of the log quoted in a crash or bad-exit error.
+        grace_period: Seconds between SIGTERM and SIGKILL on the node.
     """
 
-    def __init__(self, job: Any, *, attempt: int = 1, tail_lines: int = 20) -> None:
-        self.job = job
-        self.attempt = attempt
-        self.tail_lines = tail_lines
-        self.out_file = os.path.abspath(str(job.get_out_file()))
-        self.job_dir = job_dir_of(job)
-        self.timeout: float | None = getattr(job, "timeout", None)
-        self.record: dict[str, Any] = {}
+    def prepare(self, *, fsync: bool = True) -> GPUJobResult | None:
+        """As :meth:`Attempt.prepare`, flushed: another machine reads job.pkl next."""
+        return super().prepare(fsync=fsync)
 
-    def prepare(self) -> GPUJobResult | None:
-        """Create the folder, write job.pkl (first attempt) and drop a stale result.
-
-        Returns:
-            A failed result when the folder or the pickle cannot be written, else None.
-        """
-        try:
-            os.makedirs(self.job_dir, exist_ok=True)
-            self.record = running_record(self.job, attempt=self.attempt)
-        except Exception as exc:  # failures are data, even before the job starts
-            return GPUJobResult(
-                success=False,
-                error=prepare_error(self.job_dir, exc),
-                out_file=self.out_file,
-                job=self.job,
-                status="error",
-                attempts=self.attempt,
-            )
-        unpicklable = write_job_pickle(self.job, self.job_dir, attempt=self.attempt, fsync=True)
-        if unpicklable is not None:
-            return self.fail("error", unpicklable)
-        # "running" with pid null until the cluster starts it: a status table sees it, and a
-        # cancel never mistakes the previous run's pid for this one's.
-        write_job_json(self.job_dir, self.record)
-        return None
-
-    def worker_kwargs(
-        self, *, grace_period: float, cuda_visible_devices: str | None
-    ) -> dict[str, Any]:
+    def worker_kwargs(self, *, cuda_visible_devices: str | None) -> dict[str, Any]:
         """The keyword arguments of :func:`run_worker` for this attempt (after :meth:`prepare`)."""
         return {
-            "record": self.record,
+            "record": self.record.to_json(),
             "sys_path": list(sys.path),
             "timeout": self.timeout,
-            "grace_period": grace_period,
+            "grace_period": self.grace_period,
             "attempt": self.attempt,
             "cuda_visible_devices": cuda_visible_devices,
         }
 
-    def _result(self, **fields: Any) -> GPUJobResult:
-        r = self.record
-        return GPUJobResult(
-            gpu_id=r.get("gpu_id"),
-            out_file=self.out_file,
-            job=self.job,
-            duration=r.get("duration"),
-            start_time=r.get("start_time"),
-            end_time=r.get("end_time"),
-            exit_code=r.get("exit_code"),
-            signal=r.get("signal"),
-            attempts=self.attempt,
-            host=r.get("host"),
-            pid=r.get("pid"),
-            **fields,
+    def _on_disk(self) -> JobRecord | None:
+        """This attempt's record as the node last wrote it (None: another attempt's, or none)."""
+        record = JobRecord.read(self.job_dir)
+        return record if record is not None and record.attempt == self.attempt else None
+
+    def _catch_up(self, on_disk: JobRecord | None) -> None:
+        """Take "running" (host, pid, device, start) from what the node recorded."""
+        if self.record.status is not JobState.QUEUED or on_disk is None:
+            return
+        if on_disk.status is JobState.QUEUED or on_disk.pid is None:
+            return
+        self.record.move_to(
+            JobState.RUNNING,
+            host=on_disk.host,
+            pid=on_disk.pid,
+            device=on_disk.device,
+            gpu_id=on_disk.gpu_id,
+            start_time=on_disk.start_time,
         )
 
-    def fail(self, status: str, error: str) -> GPUJobResult:
-        """Record a failed end in job.json and return it as a result."""
-        end = time.time()
-        start = self.record.get("start_time") or end
-        self.record.update(
-            status=status,
-            start_time=start,
-            end_time=end,
-            duration=end - start,
-            error_summary=error_summary(error),
-        )
-        write_job_json(self.job_dir, self.record)
-        return self._result(success=False, error=error, status=status)
-
-    def tail(self) -> str:
-        """The last lines of the job's log (for error texts)."""
-        return log_tail(self.out_file, self.tail_lines)
-
-    def finish(self, outcome: dict[str, Any], *, grace_period: float) -> GPUJobResult:
+    def finish_outcome(self, outcome: dict[str, Any]) -> GPUJobResult:
         """Map :func:`run_worker`'s outcome (and the folder's result.pkl) to a result.
 
         The statuses and texts are the local executor's, from the same
         :func:`~runner.executors._outcome.judge_exit`: "timeout", "crashed" (signal name
         and hint, log tail), "error" (the traceback, or the exit code and log tail).
         """
-        rc = int(outcome["rc"])
-        self.record.update(
-            host=outcome.get("host"),
-            pid=outcome.get("pid"),
-            device=outcome.get("device") or None,
-            gpu_id=Device(outcome.get("device") or None).gpu_id,
-            start_time=outcome.get("start_time"),
-            **exit_fields(rc),
-        )
-        ending = judge_exit(
-            self.job_dir,
-            rc,
-            timed_out=bool(outcome.get("timed_out")),
-            timeout=self.timeout,
-            grace_period=grace_period,
-            out_file=self.out_file,
-            tail_lines=self.tail_lines,
-        )
-        if ending.error is not None:
-            return self.fail(ending.status, ending.error)
-        value = ending.value
-        end = time.time()
-        self.record.update(
-            status="ok",
-            end_time=end,
-            duration=end - float(self.record["start_time"] or end),
-            result_summary=result_summary(value),
-        )
-        write_job_json(self.job_dir, self.record)
-        return self._result(success=True, error=None, result=value, status="ok")
+        device = outcome.get("device") or None
+        if self.record.status is JobState.QUEUED:
+            self.record.move_to(
+                JobState.RUNNING,
+                host=outcome.get("host"),
+                pid=outcome.get("pid"),
+                device=device,
+                gpu_id=Device(device).gpu_id,
+                start_time=outcome.get("start_time"),
+            )
+        return self.finish(int(outcome["rc"]), timed_out=bool(outcome.get("timed_out")))
+
+    def fail(self, status: str, error: str) -> GPUJobResult:
+        """As :meth:`Attempt.fail`, after taking what the node recorded (it may have run)."""
+        self._catch_up(self._on_disk())
+        return super().fail(status, error)
 
     def mark_cancelled(self) -> None:
-        """Record "cancelled" unless the remote side already did (it knows the exit signal)."""
-        on_disk = read_job_json(self.job_dir) or {}
-        if on_disk.get("status") == "cancelled":
+        """Record "cancelled" unless the node already did (it knows the exit signal)."""
+        on_disk = self._on_disk()
+        if on_disk is not None and on_disk.status is JobState.CANCELLED:
+            self.record = on_disk
             return
-        end = time.time()
-        start = on_disk.get("start_time") or self.record.get("start_time") or end
-        record = dict(self.record)
-        record.update({k: on_disk[k] for k in ("host", "pid", "device", "gpu_id") if k in on_disk})
-        record.update(
-            status="cancelled",
-            start_time=start,
-            end_time=end,
-            duration=end - start,
-            error_summary=CANCELLED_SUMMARY,
-        )
-        write_job_json(self.job_dir, record)
+        self._catch_up(on_disk)
+        self.cancel()
 
     def kill_if_local(self) -> None:
         """SIGKILL the worker's group when it ran on this host: no orphan, whatever the cluster did."""
-        on_disk = read_job_json(self.job_dir) or {}
-        pid = on_disk.get("pid")
+        on_disk = self._on_disk()
         if (
-            isinstance(pid, int)
-            and pid > 0
-            and on_disk.get("attempt") == self.attempt
-            and on_disk.get("host") == socket.gethostname()
+            on_disk is not None
+            and isinstance(on_disk.pid, int)
+            and on_disk.pid > 0
+            and on_disk.host == socket.gethostname()
         ):
-            kill_group(pid, signal.SIGKILL)
+            kill_group(on_disk.pid, signal.SIGKILL)

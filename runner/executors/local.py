@@ -46,28 +46,11 @@ from runner._worker import (
     SYS_PATH_ENV,
 )
 from runner.devices import Device
-from runner.executors._outcome import (
-    CANCELLED_SUMMARY,
-    DEFAULT_GRACE_PERIOD,
-    exit_fields,
-    fsync_if_present,
-    judge_exit,
-    log_tail,
-    prepare_error,
-    running_record,
-    write_job_pickle,
-)
+from runner.executors._outcome import DEFAULT_GRACE_PERIOD, fsync_if_present
+from runner.executors.attempt import Attempt
 from runner.executors.base import Executor
-from runner.job_folder import (
-    JOB_JSON,
-    RESULT_PKL,
-    error_summary,
-    read_result,
-    result_summary,
-    write_job_json,
-)
-from runner.jobs import job_dir_of
-from runner.scheduler import GPUJobResult
+from runner.job_folder import JOB_JSON, RESULT_PKL, read_result
+from runner.job_result import GPUJobResult
 
 __all__ = [
     "DEFAULT_GRACE_PERIOD",
@@ -591,13 +574,12 @@ class LocalExecutor(Executor):
         if aclose is not None:
             await aclose()
 
-    def _write_final_record(self, job_dir: str, record: dict[str, Any]) -> None:
-        """Write job.json now (atomically), and flush it and result.pkl to disk in a thread.
+    def _flush_behind(self, job_dir: str) -> None:
+        """Flush a finished job's result.pkl and job.json to disk in a thread.
 
         An fsync on the event loop's thread stalls every slot for milliseconds (several
         at once on a busy disk); written behind, it only costs the disk its time.
         """
-        write_job_json(job_dir, record, fsync=False)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - execute always runs in a loop
@@ -632,80 +614,43 @@ class LocalExecutor(Executor):
 
     async def execute(self, job: Any, device: Device, *, attempt: int = 1) -> GPUJobResult:
         """Run one attempt of ``job`` on ``device`` in a child process; see :class:`Executor`."""
-        out_file = os.path.abspath(str(job.get_out_file()))
-        job_dir = job_dir_of(job)
-        timeout = getattr(job, "timeout", None)
-        try:
-            os.makedirs(job_dir, exist_ok=True)
-            record = running_record(
-                job, attempt=attempt, device=device.cuda_id, gpu_id=device.gpu_id, host=_HOST
-            )
-        except Exception as exc:  # failures are data, even before the job starts
-            return GPUJobResult(
-                success=False,
-                error=prepare_error(job_dir, exc),
-                gpu_id=device.gpu_id,
-                out_file=out_file,
-                job=job,
-                status="error",
-                attempts=attempt,
-                host=_HOST,
-            )
-
-        def fail(status: str, error: str, **extra: Any) -> GPUJobResult:
-            end = time.time()
-            start = record["start_time"] or end
-            record.update(
-                status=status,
-                end_time=end,
-                duration=end - start,
-                error_summary=error_summary(error),
-                **extra,
-            )
-            self._write_final_record(job_dir, record)
-            return GPUJobResult(
-                success=False,
-                error=error,
-                gpu_id=device.gpu_id,
-                out_file=out_file,
-                job=job,
-                status=status,
-                duration=record["duration"],
-                start_time=start,
-                end_time=end,
-                exit_code=record["exit_code"],
-                signal=record["signal"],
-                attempts=attempt,
-                host=_HOST,
-                pid=record["pid"],
-            )
-
+        run = Attempt(
+            job,
+            attempt=attempt,
+            tail_lines=self.tail_lines,
+            grace_period=self.grace_period,
+            flush_behind=self._flush_behind,
+        )
         # No fsync: job.pkl only has to outlive this attempt, and a resume never reads
         # it; an fsync here would stall the event loop (every slot) for milliseconds.
-        unpicklable = write_job_pickle(job, job_dir, attempt=attempt, fsync=False)
-        if unpicklable is not None:
-            return fail("error", unpicklable)
-
-        log_fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        failed = run.prepare(fsync=False)
+        if failed is not None:
+            return failed
         try:
-            record["start_time"] = time.time()
+            log_fd = os.open(run.out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            return run.fail("error", f"Could not open the job's log: {type(exc).__name__}: {exc}")
+        try:
+            start_time = time.time()
             proc = await self.launcher.launch(
-                job_dir, env=self._child_env(device, attempt), log_fd=log_fd
+                run.job_dir, env=self._child_env(device, attempt), log_fd=log_fd
             )
         except OSError as exc:
-            return fail("error", f"Could not start the job's process: {type(exc).__name__}: {exc}")
+            return run.fail("error", f"Could not start the job's process: {type(exc).__name__}: {exc}")
         finally:
             os.close(log_fd)
-        record["pid"] = proc.pid
-        write_job_json(job_dir, record, fsync=False)  # "running": a resume never trusts it
+        problem = run.started(pid=proc.pid, device=device.cuda_id, start_time=start_time)
+        if problem is not None:
+            await self._terminate(proc)
+            return run.fail("error", problem)
 
         timed_out = False
         try:
             # asyncio.wait never cancels proc.exited, so the kill path can still await it.
-            done, _ = await asyncio.wait({proc.exited}, timeout=timeout)
+            done, _ = await asyncio.wait({proc.exited}, timeout=run.timeout)
             if not done:
                 timed_out = True
-                logger.info("Job %s timed out after %s s; terminating it", out_file, timeout)
+                logger.info("Job %s timed out after %s s; terminating it", run.out_file, run.timeout)
                 await self._terminate(proc)
         except asyncio.CancelledError:
             try:
@@ -715,71 +660,23 @@ class LocalExecutor(Executor):
                 if not proc.exited.done():
                     with contextlib.suppress(asyncio.CancelledError):  # we re-raise below anyway
                         await asyncio.wait({proc.exited}, timeout=2.0)  # SIGKILL is prompt
-                end = time.time()
-                record.update(
-                    status="cancelled",
-                    end_time=end,
-                    duration=end - record["start_time"],
-                    error_summary=CANCELLED_SUMMARY,
-                )
-                if proc.exited.done():
-                    record.update(exit_fields(proc.exited.result()))
-                write_job_json(job_dir, record)
+                run.cancel(proc.exited.result() if proc.exited.done() else None)
             raise
         rc = proc.exited.result()
         proc.signal_group(signal.SIGKILL)  # no orphans: whatever the finished job left running
-        if getattr(proc, "status_lost", False):
-            # The fork server died while this job ran: its exit status is lost with it, so
-            # the result file is the only verdict (the worker writes it before exiting).
-            try:
-                lost = read_result(job_dir)
-            except Exception:
-                lost = None
-            if lost is None:
-                return fail(
-                    "crashed",
-                    "The fork server died while this job ran, so the job's exit status is "
-                    f"unknown, and it left no result. Last lines of {out_file}:\n"
-                    f"{log_tail(out_file, self.tail_lines)}",
-                )
-            rc = EXIT_OK if lost[0] == "ok" else EXIT_JOB_FAILED
-        record.update(exit_fields(rc))
-        if getattr(proc, "status_lost", False):
-            record["exit_code"] = None  # not observed
-
-        ending = judge_exit(
-            job_dir,
-            rc,
-            timed_out=timed_out,
-            timeout=timeout,
-            grace_period=self.grace_period,
-            out_file=out_file,
-            tail_lines=self.tail_lines,
-        )
-        if ending.error is not None:
-            return fail(ending.status, ending.error)
-        value = ending.value
-        end = time.time()
-        record.update(
-            status="ok",
-            end_time=end,
-            duration=end - record["start_time"],
-            result_summary=result_summary(value),
-        )
-        self._write_final_record(job_dir, record)
-        return GPUJobResult(
-            success=True,
-            error=None,
-            gpu_id=device.gpu_id,
-            out_file=out_file,
-            job=job,
-            result=value,
-            status="ok",
-            duration=record["duration"],
-            start_time=record["start_time"],
-            end_time=end,
-            exit_code=rc,
-            attempts=attempt,
-            host=_HOST,
-            pid=proc.pid,
-        )
+        if not getattr(proc, "status_lost", False):
+            return run.finish(rc, timed_out=timed_out)
+        # The fork server died while this job ran: its exit status is lost with it, so
+        # the result file is the only verdict (the worker writes it before exiting).
+        try:
+            lost = read_result(run.job_dir)
+        except Exception:
+            lost = None
+        if lost is None:
+            return run.fail(
+                "crashed",
+                "The fork server died while this job ran, so the job's exit status is "
+                f"unknown, and it left no result. Last lines of {run.out_file}:\n{run.tail()}",
+            )
+        rc = EXIT_OK if lost[0] == "ok" else EXIT_JOB_FAILED
+        return run.finish(rc, timed_out=timed_out, exit_observed=False)

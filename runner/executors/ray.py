@@ -33,8 +33,8 @@ from runner.devices import Device
 from runner.errors import ExecutorConfigError
 from runner.executors._outcome import DEFAULT_GRACE_PERIOD
 from runner.executors._remote import RemoteAttempt, import_extra, run_worker
-from runner.executors.base import Executor, SlotPlan
-from runner.scheduler import GPUJobResult
+from runner.executors.base import Executor, SlotPlan, SlotRequest
+from runner.job_result import GPUJobResult
 
 __all__ = ["RayExecutor"]
 
@@ -129,16 +129,17 @@ class RayExecutor(Executor):
         ray.init(address=self.address, **kwargs)
         self._started_ray = True
 
-    def plan_slots(self, *, max_gpus: int | None, simultaneous_jobs_per_gpu: int) -> SlotPlan:
+    def plan_slots(self, request: SlotRequest) -> SlotPlan:
         """Slots from the cluster: ``min(cluster GPUs, max_gpus) x simultaneous_jobs_per_gpu``."""
         self._connect()
         cluster_gpus = int(self._ray.cluster_resources().get("GPU", 0))
-        k = simultaneous_jobs_per_gpu
+        max_gpus, k = request.max_gpus, request.simultaneous_jobs_per_gpu
         n = cluster_gpus if max_gpus is None else min(cluster_gpus, max_gpus)
         if n == 0:
             self._num_gpus_per_job = 0.0
             why = "max_gpus=0" if max_gpus == 0 else "the Ray cluster has no GPU resources"
-            return SlotPlan((), k, "ray", f"{why}: Ray tasks with num_gpus=0")
+            slots = request.cpu_slots or k
+            return SlotPlan((), slots, "ray", f"{why}: Ray tasks with num_gpus=0")
         # Ray accepts GPU fractions to 4 decimals; rounding down keeps k tasks on one GPU.
         self._num_gpus_per_job = math.floor(10000 / k) / 10000
         return SlotPlan(
@@ -161,7 +162,9 @@ class RayExecutor(Executor):
     async def execute(self, job: Any, device: Device, *, attempt: int = 1) -> GPUJobResult:
         """Run one attempt of ``job`` as a Ray task; see :class:`~runner.executors.base.Executor`."""
         self._connect()
-        run = RemoteAttempt(job, attempt=attempt, tail_lines=self.tail_lines)
+        run = RemoteAttempt(
+            job, attempt=attempt, tail_lines=self.tail_lines, grace_period=self.grace_period
+        )
         failed = run.prepare()
         if failed is not None:
             return failed
@@ -169,7 +172,6 @@ class RayExecutor(Executor):
         if num_gpus is None:  # called without a scheduler's plan_slots
             num_gpus = 0.0 if device.is_cpu else 1.0
         kwargs = run.worker_kwargs(
-            grace_period=self.grace_period,
             # A CPU slot hides every GPU, as the local executor does; else Ray's choice stands.
             cuda_visible_devices="" if num_gpus == 0 else None,
         )
@@ -192,7 +194,7 @@ class RayExecutor(Executor):
                 f"The Ray task running the job failed ({type(exc).__name__}: {exc}). "
                 f"Last lines of {run.out_file}:\n{run.tail()}",
             )
-        return run.finish(outcome, grace_period=self.grace_period)
+        return run.finish_outcome(outcome)
 
     async def _cancel(self, ref: Any, fut: asyncio.Future[Any], run: RemoteAttempt) -> None:
         ray = self._ray

@@ -57,8 +57,8 @@ from runner.devices import Device
 from runner.errors import ExecutorConfigError
 from runner.executors._outcome import DEFAULT_GRACE_PERIOD
 from runner.executors._remote import RemoteAttempt, import_extra, run_worker
-from runner.executors.base import Executor, SlotPlan
-from runner.scheduler import GPUJobResult
+from runner.executors.base import Executor, SlotPlan, SlotRequest
+from runner.job_result import GPUJobResult
 
 __all__ = ["SlurmExecutor"]
 
@@ -236,15 +236,14 @@ class SlurmExecutor(Executor):
 
     # -- capacity ----------------------------------------------------------------
 
-    def plan_slots(
-        self, *, max_gpus: int | None, simultaneous_jobs_per_gpu: int
-    ) -> SlotPlan | None:
-        """Slurm: one pseudo-device "slurm" whose slots are the jobs in flight; local mode: None."""
+    def plan_slots(self, request: SlotRequest) -> SlotPlan:
+        """Slurm: one pseudo-device "slurm" whose slots are the jobs in flight; local mode: this machine's."""
         if self.cluster == "local":
-            return None  # this machine's devices, as the local executor uses them
-        k = simultaneous_jobs_per_gpu
+            return super().plan_slots(request)  # this machine's devices, as locally
+        max_gpus, k = request.max_gpus, request.simultaneous_jobs_per_gpu
         if max_gpus == 0:
-            return SlotPlan((), k, "slurm", "max_gpus=0: Slurm jobs without GPUs")
+            slots = request.cpu_slots or k
+            return SlotPlan((), slots, "slurm", "max_gpus=0: Slurm jobs without GPUs")
         if self.max_jobs_in_flight is not None:
             n, why = self.max_jobs_in_flight, "max_jobs_in_flight"
         elif max_gpus is not None:
@@ -303,7 +302,9 @@ class SlurmExecutor(Executor):
 
     async def execute(self, job: Any, device: Device, *, attempt: int = 1) -> GPUJobResult:
         """Run one attempt of ``job`` as a Slurm job; see :class:`~runner.executors.base.Executor`."""
-        run = RemoteAttempt(job, attempt=attempt, tail_lines=self.tail_lines)
+        run = RemoteAttempt(
+            job, attempt=attempt, tail_lines=self.tail_lines, grace_period=self.grace_period
+        )
         failed = run.prepare()
         if failed is not None:
             return failed
@@ -312,7 +313,7 @@ class SlurmExecutor(Executor):
             cuda: str | None = device.visible_devices  # the slot's device, as locally
         else:
             cuda = "" if gpus == 0 else None  # None: what Slurm set
-        kwargs = run.worker_kwargs(grace_period=self.grace_period, cuda_visible_devices=cuda)
+        kwargs = run.worker_kwargs(cuda_visible_devices=cuda)
         try:
             ex = self._submitit_executor(run.job_dir, run.timeout, gpus)
         except ExecutorConfigError as exc:
@@ -384,7 +385,7 @@ class SlurmExecutor(Executor):
                 f"The Slurm job {sjob.job_id} running the job failed ({type(exc).__name__}): "
                 f"{text}\nLast lines of {run.out_file}:\n{run.tail()}",
             )
-        return run.finish(outcome, grace_period=self.grace_period)
+        return run.finish_outcome(outcome)
 
     @staticmethod
     async def _read_result(path: Any) -> tuple[str, Any]:

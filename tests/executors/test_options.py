@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner.errors import ExecutorConfigError, MissingDependencyError
-from runner.executors import resolve_executor
+from runner.executors import SlotRequest, resolve_executor
 
 
 @pytest.mark.parametrize(
@@ -67,15 +67,20 @@ def test_bad_options_name_the_value_and_the_fix(
 
 def test_slurm_slots_are_jobs_in_flight() -> None:
     ex = _slurm(cluster="slurm")
-    plan = ex.plan_slots(max_gpus=3, simultaneous_jobs_per_gpu=2)
+    plan = ex.plan_slots(SlotRequest(max_gpus=3, simultaneous_jobs_per_gpu=2))
     assert [str(d) for d in plan.devices] == ["slurm"] and plan.slots_per_device == 6
-    assert ex.plan_slots(max_gpus=None, simultaneous_jobs_per_gpu=2).slots_per_device == 16
-    cpu = ex.plan_slots(max_gpus=0, simultaneous_jobs_per_gpu=2)
+    assert ex.plan_slots(SlotRequest(simultaneous_jobs_per_gpu=2)).slots_per_device == 16
+    cpu = ex.plan_slots(SlotRequest(max_gpus=0, simultaneous_jobs_per_gpu=2))
     assert cpu.devices == () and cpu.slots_per_device == 2
     capped = _slurm(cluster="slurm", max_jobs_in_flight=5)
-    assert capped.plan_slots(max_gpus=8, simultaneous_jobs_per_gpu=1).slots_per_device == 5
+    assert capped.plan_slots(SlotRequest(max_gpus=8)).slots_per_device == 5
     # submitit's local mode uses this machine's devices, as the local executor does
-    assert _slurm(cluster="local").plan_slots(max_gpus=None, simultaneous_jobs_per_gpu=1) is None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+        local = _slurm(cluster="local").plan_slots(
+            SlotRequest(max_gpus=2, simultaneous_jobs_per_gpu=3)
+        )
+    assert [str(d) for d in local.devices] == ["4", "5"] and local.slots_per_device == 3
 
 
 def test_slurm_time_limit_follows_the_job_timeout() -> None:

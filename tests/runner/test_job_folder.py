@@ -17,19 +17,15 @@ from sched_jobs import RecordJob
 from runner.devices import Device
 from runner.executors.local import LocalExecutor
 from runner.job_folder import (
-    SCHEMA_VERSION,
     atomic_write_bytes,
     atomic_write_json,
     error_summary,
-    has_finished_result,
-    job_config_hash,
-    job_identity,
-    load_finished_result,
     read_job_json,
     result_summary,
-    write_job_json,
 )
+from runner.job_record import SCHEMA_VERSION, JobRecord, JobState, job_config_hash
 from runner.jobs import Job, config_hash
+from runner.resume import has_finished_result, load_finished_result
 
 
 def _square(config: dict[str, int]) -> int:
@@ -38,20 +34,10 @@ def _square(config: dict[str, int]) -> int:
 
 def _finished_folder(job: Job, *, status: str = "ok", value: Any = 42) -> None:
     os.makedirs(job.base_dir, exist_ok=True)
-    record = job_identity(job)
-    record.update(
-        status=status,
-        gpu_id=1,
-        device="1",
-        start_time=10.0,
-        end_time=12.5,
-        duration=2.5,
-        attempt=2,
-        exit_code=0,
-        host="h",
-        pid=7,
-    )
-    write_job_json(job.base_dir, record)
+    record = JobRecord.for_job(job, attempt=2)
+    record.move_to(JobState.RUNNING, gpu_id=1, device="1", start_time=10.0, host="h", pid=7)
+    record.move_to(JobState(status), end_time=12.5, exit_code=0)
+    record.write(job.base_dir)
     atomic_write_bytes(os.path.join(job.base_dir, "result.pkl"), cloudpickle.dumps(("ok", value)))
 
 

@@ -20,6 +20,7 @@ import pytest
 from runner.devices import CPU_DEVICE, Device
 from runner.errors import DeviceConfigError, SchedulerClosedError
 from runner.executors.base import Executor
+from runner.front_end import CLI, using_front_end
 from runner.scheduler import GPUJobResult, GPUScheduler
 
 
@@ -118,10 +119,22 @@ def test_no_gpu_runs_on_cpu_slots_with_one_warning(
     fake_gpus("")
     with caplog.at_level(logging.WARNING, logger="runner"):
         s = GPUScheduler(simultaneous_jobs_per_gpu=3, executor=InProcessExecutor())
-    assert s.devices == [CPU_DEVICE] and s.num_slots == 3
+    # No GPU: one slot per core the process may use (simultaneous_jobs_per_gpu is per GPU).
+    assert s.devices == [CPU_DEVICE] and s.num_slots == len(os.sched_getaffinity(0))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "No GPU found" in warnings[0] and "max_gpus=0" in warnings[0]
-    assert GPUScheduler(cpu_slots=2, executor=InProcessExecutor()).num_slots == 2
+    assert "one per core" in warnings[0] and "cpu_slots=N" in warnings[0]
+    assert GPUScheduler(cpu_slots=5, executor=InProcessExecutor()).num_slots == 5
+
+
+def test_no_gpu_warning_names_the_cli_flags_inside_a_cli_command(
+    fake_gpus: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_gpus("")
+    with caplog.at_level(logging.WARNING, logger="runner"), using_front_end(CLI):
+        GPUScheduler(executor=InProcessExecutor())
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "--cpu-slots N" in warning and "--gpus 0" in warning and "max_gpus" not in warning
 
 
 def test_max_gpus_zero_asks_for_cpu_without_warning(

@@ -80,9 +80,9 @@ class RayExecutor(Executor):
         ExecutorConfigError: An option is invalid.
 
     Example:
-        >>> RayExecutor(address=3)  # doctest: +SKIP
+        >>> RayExecutor(address=3)  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
-        runner.errors.ExecutorConfigError: address=3 is not a Ray address ...
+        ExecutorConfigError: address=3 is not a Ray address; pass a string such as 'auto' ...
     """
 
     def __init__(

@@ -152,9 +152,9 @@ class SlurmExecutor(Executor):
         ExecutorConfigError: An option is invalid.
 
     Example:
-        >>> SlurmExecutor(cluster="lcoal")  # doctest: +SKIP
+        >>> SlurmExecutor(cluster="lcoal")  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
-        runner.errors.ExecutorConfigError: cluster='lcoal' is not one of 'slurm', 'local' ...
+        ExecutorConfigError: cluster='lcoal' is not one of 'slurm', 'local' or None ...
     """
 
     def __init__(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import sys
 from typing import Any
 
@@ -106,10 +104,3 @@ def test_slurm_options_reach_submitit(tmp_path: Any) -> None:
     assert params["partition"] == "gpu" and params["gpus_per_node"] == 2
     assert params["cpus_per_task"] == 4 and params["mem"] == "16GB"
     assert params["additional_parameters"] == {"qos": "high"}
-
-
-@pytest.mark.parametrize("module_name", ["_outcome", "_remote"])
-def test_shared_executor_modules_docstring_examples_run(module_name: str) -> None:
-    module = importlib.import_module(f"runner.executors.{module_name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

@@ -47,6 +47,7 @@ class RecordJob:
             "start": start,
             "end": time.time(),
             "pid": os.getpid(),
+            "ppid": os.getppid(),
         }
 
 

@@ -239,6 +239,8 @@ def test_a_dead_server_falls_back_to_spawn_and_loses_no_job(tmp_path: Any) -> No
     running, after, failing = asyncio.run(main())
     assert running.success, running.error  # watched to its end, its result collected
     assert after.success and after.result["pid"] == after.pid
+    # Spawned by the driver itself, not forked by a (new) server: the fallback is real.
+    assert after.result["ppid"] == os.getpid()
     # Spawned, so the exit status is exact again.
     assert failing.status == "error" and failing.exit_code == 3
 

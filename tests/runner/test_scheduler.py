@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sched_jobs import RecordJob
 
 from runner.devices import CPU_DEVICE, Device
 from runner.errors import DeviceConfigError, SchedulerClosedError
 from runner.executors.base import Executor
+from runner.executors.local import LocalExecutor
 from runner.front_end import CLI, using_front_end
 from runner.scheduler import GPUJobResult, GPUScheduler
 
@@ -334,7 +336,21 @@ def test_ten_thousand_queued_jobs_cost_no_threads(fake_gpus: Any) -> None:
     assert elapsed < 10, f"scheduling 10,000 jobs took {elapsed:.1f} s"
 
 
-def test_parent_environment_is_not_touched(fake_gpus: Any) -> None:
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_parent_environment_is_not_touched(
+    fake_gpus: Any, tmp_path: Any, start_method: str
+) -> None:
+    """Real job processes each see their own device; the driver's environment never changes."""
     before = dict(os.environ)
-    GPUScheduler(executor=InProcessExecutor())
+
+    async def main() -> list[GPUJobResult]:
+        executor = LocalExecutor(grace_period=1.0, start_method=start_method)  # type: ignore[arg-type]
+        async with GPUScheduler(max_gpus=2, executor=executor) as scheduler:
+            jobs = [RecordJob(str(tmp_path / f"job{i}"), duration=0.2) for i in range(2)]
+            return await asyncio.gather(*(scheduler.run_job(job) for job in jobs))
+
+    results = asyncio.run(main())
+    assert all(r.success for r in results), [r.error for r in results]
+    assert sorted(r.result["device"] for r in results) == ["0", "1"]  # one each, in the child
+    assert all(r.result["pid"] != os.getpid() for r in results)  # real processes
     assert dict(os.environ) == before

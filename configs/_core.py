@@ -18,7 +18,9 @@ __all__ = [
     "is_config",
     "is_config_class",
     "lookup_class",
+    "pydra_classes_named",
     "register_class",
+    "registered_classes",
 ]
 
 #: The class attribute that marks a class decorated by ``@pydraclass``.
@@ -118,6 +120,11 @@ def lookup_class(path: str) -> type | None:
         if obj is None:
             return None
     return obj if is_config_class(obj) else None
+
+
+def registered_classes() -> list[type]:
+    """Every pydraclass defined in this process (and still alive)."""
+    return list(_REGISTRY.values())
 
 
 def pydra_classes_named(name: str) -> list[type]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import types
 import typing
 import weakref
 from typing import Any
@@ -124,8 +125,40 @@ def field_hints(cls: type) -> dict[str, Any]:
     except Exception:
         # One bad annotation must not cost the checks of all the others.
         hints = {f.name: _resolve_one(cls, f.name, f.type, localns) for f in fields}
+    for name in _none_defaults(cls):
+        hints[name] = _optional(hints[name])
     _HINTS[cls] = hints
     return hints
+
+
+def _none_defaults(cls: type) -> set[str]:
+    """The fields whose default is ``None`` in ``cls`` or in a class it inherits them from.
+
+    ``seed: int = None`` is the most common way ML code spells "optional"; the
+    ``None`` default says so as plainly as ``int | None`` would. A subclass that gives
+    such a field another default keeps it optional.
+    """
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        own = klass.__dict__.get("__dataclass_fields__", {})
+        names.update(n for n, f in own.items() if f.default is None)
+    return names & {f.name for f in dataclasses.fields(cls)}
+
+
+def _optional(hint: Any) -> Any:
+    """``hint | None``; unchanged where ``None`` (or any value) passes already."""
+    if hint is UNCHECKED or hint is Any or hint is object or hint is None:
+        return hint
+    is_union = typing.get_origin(hint) is typing.Union or isinstance(hint, types.UnionType)
+    if hint is type(None) or (is_union and type(None) in typing.get_args(hint)):
+        return hint
+    try:
+        return hint | None
+    except TypeError:  # a hint without `|` (a ForwardRef, a string)
+        try:
+            return typing.Optional[hint]  # noqa: UP045 - the spelling that takes any hint
+        except TypeError:  # something Optional cannot wrap either: leave it as written
+            return hint
 
 
 def resolve_now(cls: type, name: str) -> Any:

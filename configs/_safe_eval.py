@@ -1,8 +1,9 @@
-"""Arithmetic on the command line (``--eval``): numbers and operators, nothing else.
+"""Arithmetic on the command line (``lr=1e-3*4``): numbers and operators, nothing else.
 
 Walks the ``ast`` of the expression and computes it itself; names, calls, attributes
-and subscripts are refused, so nothing the user's shell passes can run code. Still
-meant for trusted input only: an expression can be made arbitrarily expensive.
+and subscripts are refused, so nothing the user's shell passes can run code, and
+exponents are bounded so that a short expression cannot hang the process.
+Overrides use it by default; ``--eval`` (trusted input) goes further, see ``_values``.
 
 The operator tables and the exponent limit are shared with Runner's ``--success``
 expressions (``runner._expr``), so both evaluators do the same arithmetic.
@@ -85,6 +86,6 @@ def _evaluate(node: ast.AST, text: str) -> Any:
     if isinstance(node, ast.Tuple):
         return tuple(_evaluate(item, text) for item in node.elts)
     raise ValueError(
-        f"{type(node).__name__} is not allowed in {text!r}: --eval takes numbers, "
+        f"{type(node).__name__} is not allowed in {text!r}: arithmetic takes numbers, "
         "+ - * / // % **, and parentheses only"
     )

@@ -1,4 +1,4 @@
-"""Configs to plain data and back: dicts, YAML, JSON and pickle files.
+"""Configs to plain data and back: dicts, YAML, JSON, pickle and dill files.
 
 ``to_dict`` keeps Python values (tuples stay tuples) so that ``from_dict(to_dict(c)) == c``;
 the file formats then turn tuples into lists, enums into their names and paths into
@@ -35,8 +35,10 @@ __all__ = [
     "dump_yaml",
     "item_type",
     "from_dict",
+    "load_dill",
     "load_json",
     "load_yaml",
+    "save_dill",
     "save_json",
     "save_pickle",
     "save_yaml",
@@ -48,13 +50,39 @@ C = TypeVar("C")
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    """The fields of ``config`` as a dict, nested configs as dicts too (Python values kept)."""
+def to_dict(config: Any, *, yaml_compatible: bool = False) -> dict[str, Any]:
+    """The fields of ``config`` as a dict, nested configs as dicts too.
+
+    Python values are kept (tuples stay tuples) unless ``yaml_compatible``: then the
+    result is plain data that ``yaml.safe_dump`` and ``json.dumps`` accept (tuples and
+    sets become lists, enums their names, paths strings, and a value with no such form
+    its ``repr``).
+
+    Raises:
+        InvalidConfigurationError: the configs form a reference cycle.
+    """
+    data = _config_data(config, type(config).__name__, {})
+    if yaml_compatible:
+        plain: dict[str, Any] = to_plain(data, path=type(config).__name__, lenient=True)
+        return plain
+    return data
+
+
+def _config_data(config: Any, path: str, active: dict[int, str]) -> dict[str, Any]:
+    if id(config) in active:
+        raise InvalidConfigurationError(
+            f"cannot convert {type(config).__name__} to a dict: reference cycle, {path} is "
+            f"{active[id(config)]} again"
+        )
+    active[id(config)] = path
     hints = field_hints(type(config))
-    return {
-        f.name: _to_data(getattr(config, f.name), hints.get(f.name))
-        for f in dataclasses.fields(config)
-    }
+    try:
+        return {
+            f.name: _to_data(getattr(config, f.name), hints.get(f.name), f"{path}.{f.name}", active)
+            for f in dataclasses.fields(config)
+        }
+    finally:
+        del active[id(config)]
 
 
 def _pins(tp: Any, cls: type) -> bool:
@@ -84,18 +112,22 @@ def item_type(tp: Any, index: int) -> Any:
     return Any
 
 
-def _to_data(value: Any, tp: Any) -> Any:
+def _to_data(value: Any, tp: Any, path: str, active: dict[int, str]) -> Any:
     if is_config(value):
-        data = to_dict(value)
+        data = _config_data(value, path, active)
         if not _pins(tp, type(value)):
             data = {TYPE_KEY: class_path(type(value)), **data}
         return data
     if isinstance(value, list):
-        return [_to_data(v, item_type(tp, i)) for i, v in enumerate(value)]
+        return [_to_data(v, item_type(tp, i), f"{path}[{i}]", active) for i, v in enumerate(value)]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_to_data(v, item_type(tp, i)) for i, v in enumerate(value))
+        return tuple(
+            _to_data(v, item_type(tp, i), f"{path}[{i}]", active) for i, v in enumerate(value)
+        )
     if isinstance(value, dict):
-        return {k: _to_data(v, item_type(tp, 0)) for k, v in value.items()}
+        return {
+            k: _to_data(v, item_type(tp, 0), f"{path}[{k!r}]", active) for k, v in value.items()
+        }
     return value
 
 
@@ -179,7 +211,9 @@ def to_plain(value: Any, *, path: str = "config", lenient: bool = False) -> Any:
 def _plain_key(key: Any, path: str, lenient: bool) -> Any:
     if isinstance(key, (str, int, float, bool)) or key is None:
         return key
-    return to_plain(key, path=path, lenient=lenient)
+    plain = to_plain(key, path=path, lenient=lenient)
+    # A tuple key would become a list, which cannot be a key: its text is.
+    return plain if isinstance(plain, (str, int, float, bool)) or plain is None else str(plain)
 
 
 def dump_yaml(config: Any, *, lenient: bool = False) -> str:
@@ -218,6 +252,48 @@ def save_pickle(config: Any, path: PathLike) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as fh:
         cloudpickle.dump(config, fh)
+
+
+def _dill() -> Any:
+    try:
+        import dill
+    except ImportError as exc:
+        raise ImportError(
+            "save_dill/load_dill need the optional package 'dill', which is not installed: "
+            "pip install dill (or use save_pickle, which needs nothing extra)"
+        ) from exc
+    return dill
+
+
+def save_dill(config: Any, path: PathLike) -> None:
+    """Write ``config`` to ``path`` with dill (``dill.load`` reads it; trusted files only).
+
+    Raises:
+        ImportError: dill is not installed (it is an optional dependency).
+    """
+    dill = _dill()
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as fh:
+        dill.dump(config, fh)
+
+
+def load_dill(cls: type[C], path: PathLike) -> C:
+    """Read a ``cls`` written by :func:`save_dill` (this unpickles: trusted files only).
+
+    Raises:
+        ImportError: dill is not installed.
+        InvalidConfigurationError: the file holds something other than a ``cls``.
+    """
+    dill = _dill()
+    with open(pathlib.Path(path), "rb") as fh:
+        loaded = dill.load(fh)
+    if not isinstance(loaded, cls):
+        raise InvalidConfigurationError(
+            f"{path} holds a {type(loaded).__name__}, not a {cls.__name__}; "
+            f"load it with the class it was saved from"
+        )
+    return loaded
 
 
 def _load_mapping(cls: type, path: PathLike, data: Any) -> Mapping[str, Any]:

@@ -21,9 +21,10 @@ from configs import _serialize
 from configs._core import MARKER, REQUIRED, CopyDefault, is_config_class, register_class
 from configs._finalize import FINALIZED_KEY, finalize_tree, in_finalize, in_hook, is_finalized
 from configs._hints import field_hints, remember_locals, resolve_now
+from configs._replace import replace_field
 from configs._repr import config_repr
 from configs._types import describe, matches, short_repr
-from configs.errors import InvalidConfigurationError, unknown_name_message
+from configs.errors import InvalidConfigurationError, UnknownArgumentError, unknown_name_message
 
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
@@ -54,6 +55,8 @@ RESERVED_NAMES = frozenset(
         "save_json",
         "load_json",
         "save_pickle",
+        "save_dill",
+        "load_dill",
     }
 )
 
@@ -128,9 +131,15 @@ class ConfigMeta:
         """Whether ``finalize()`` ran and no field was assigned since."""
         return is_finalized(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict; nested configs become dicts (round trip with ``from_dict``)."""
-        return _serialize.to_dict(self)
+    def to_dict(self, yaml_compatible: bool = False) -> dict[str, Any]:
+        """The fields as a dict; nested configs become dicts (round trip with ``from_dict``).
+
+        Args:
+            yaml_compatible: Plain data only (tuples and sets as lists, enums as names,
+                paths as strings, other objects as their ``repr``), ready for
+                ``yaml.safe_dump``, ``json.dumps`` or an experiment tracker.
+        """
+        return _serialize.to_dict(self, yaml_compatible=yaml_compatible)
 
     @classmethod
     def from_dict(cls: type[_C], data: Any) -> _C:
@@ -158,6 +167,50 @@ class ConfigMeta:
     def save_pickle(self, path: _PathLike) -> None:
         """Write the config with cloudpickle (``pickle.load`` reads it; trusted files only)."""
         _serialize.save_pickle(self, path)
+
+    def save_dill(self, path: _PathLike) -> None:
+        """Write the config with dill, an optional dependency (``pip install dill``)."""
+        _serialize.save_dill(self, path)
+
+    @classmethod
+    def load_dill(cls: type[_C], path: _PathLike) -> _C:
+        """Read a config written by ``save_dill`` (this unpickles: trusted files only)."""
+        return _serialize.load_dill(cls, path)
+
+    def replace(self, name: str, new: Any, /, **kwargs: Any) -> Any:
+        """Put a new nested config in field ``name``: a class named by ``new``, or ``new`` itself.
+
+        ``new`` is a class name (``"SGDConfig"``), a class, or a config instance. A
+        name must be one of the config classes the field's annotation allows (a union
+        member, or a subclass of one); ``kwargs`` go to its constructor. The new value is
+        type checked like any assignment. Returns the new nested config.
+
+        Raises:
+            InvalidConfigurationError: an unknown field or class name (with "did you
+                mean"), a class the annotation does not allow, or a bad keyword
+                (that one is also a ``TypeError``).
+
+        Example:
+            >>> from configs import pydraclass
+            >>> @pydraclass
+            ... class Adam:
+            ...     lr: float = 1e-3
+            >>> @pydraclass
+            ... class SGD:
+            ...     lr: float = 0.1
+            ...     momentum: float = 0.9
+            >>> @pydraclass
+            ... class Train:
+            ...     optimizer: Adam | SGD = Adam()
+            >>> config = Train()
+            >>> config.replace("optimizer", "SGD", momentum=0.5)
+            SGD(lr=0.1, momentum=0.5)
+            >>> config.replace("optimizer", "Adamw")
+            Traceback (most recent call last):
+            ...
+            configs.errors.InvalidConfigurationError: Train.replace('optimizer', 'Adamw'): 'Adamw' is not an allowed type for Train.optimizer (Adam | SGD); did you mean 'Adam'?
+        """
+        return replace_field(self, name, new, kwargs)
 
 
 def _type_error(owner: str, name: str, hint: Any, value: Any) -> str:
@@ -332,7 +385,7 @@ def _wrap_init(cls: type) -> None:
                 message = unknown_name_message(kind.__name__, key, all_names)
                 if key in all_names:
                     message = f"{kind.__name__}.{key} is not set in __init__ (init=False)"
-                raise InvalidConfigurationError(message)
+                raise UnknownArgumentError(message)
         for name in no_default:
             kwargs.setdefault(name, REQUIRED)
         original(self, **kwargs)

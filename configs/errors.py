@@ -8,11 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["InvalidConfigurationError", "suggest", "unknown_name_message"]
+__all__ = [
+    "InvalidConfigurationError",
+    "OverrideSyntaxError",
+    "UnknownArgumentError",
+    "suggest",
+    "unknown_name_message",
+]
 
 
 class InvalidConfigurationError(ValueError):
     """A config was given an unknown field, a value of the wrong type, or is incomplete."""
+
+
+class UnknownArgumentError(InvalidConfigurationError, TypeError):
+    """A config's ``__init__`` got a keyword it does not take.
+
+    Also a ``TypeError``, which is what Python raises for an unexpected keyword
+    argument, so code written for plain dataclasses (or pydrafig) catches it as before.
+    """
+
+
+class OverrideSyntaxError(SyntaxError, InvalidConfigurationError):
+    """A command-line override that is not ``key=value`` at all.
+
+    Also a ``SyntaxError`` (SyntaxError first, so that ``str()`` gives the message):
+    code written for pydrafig, which runs each override as a Python statement,
+    expects one for a malformed override.
+    """
 
 
 def suggest(name: str, candidates: Iterable[str], *, limit: int = 3) -> list[str]:

@@ -23,8 +23,11 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from runner.errors import DeviceConfigError
 
 __all__ = [
     "CPU_DEVICE",
@@ -108,10 +111,37 @@ class DeviceInfo:
         }
 
 
+#: What CUDA accepts in CUDA_VISIBLE_DEVICES: an index, a GPU UUID (or its prefix), a MIG id.
+_VALID_ID = re.compile(r"\d+|GPU-[0-9A-Fa-f-]+|MIG-[0-9A-Za-z/_-]+")
+
+
 def _parse_visible(value: str) -> list[str]:
-    entries = [e.strip() for e in value.split(",")]
-    # CUDA stops at the first invalid entry; an empty entry (trailing comma) is simply dropped.
-    return [e for e in entries if e]
+    """The ids of ``CUDA_VISIBLE_DEVICES``, checked as CUDA would read them.
+
+    Raises:
+        DeviceConfigError: An id CUDA would not accept (it silently stops reading at the
+            first one, so the jobs would see fewer GPUs than listed), or one listed twice
+            (two slots' jobs would share one GPU, beyond ``simultaneous_jobs_per_gpu``).
+    """
+    # An empty entry (a trailing comma) is simply dropped, as CUDA does.
+    entries = [e for e in (part.strip() for part in value.split(",")) if e]
+    for i, entry in enumerate(entries):
+        if not _VALID_ID.fullmatch(entry):
+            seen = ",".join(entries[:i])
+            raise DeviceConfigError(
+                f"CUDA_VISIBLE_DEVICES={value!r}: {entry!r} is not a device id (an index such "
+                "as 0, a GPU-<uuid> or a MIG-<id>); CUDA stops reading at it, so jobs would "
+                f"see {'only ' + repr(seen) if seen else 'no GPU'}. List only valid ids, e.g. "
+                "CUDA_VISIBLE_DEVICES=0,1, or set it to '' (or -1) for no GPU."
+            )
+    duplicates = sorted({e for e in entries if entries.count(e) > 1})
+    if duplicates:
+        raise DeviceConfigError(
+            f"CUDA_VISIBLE_DEVICES={value!r} lists {', '.join(map(repr, duplicates))} more than "
+            "once, which would put two slots' jobs on one GPU; list each device once and set "
+            "simultaneous_jobs_per_gpu (--jobs-per-gpu) to run several jobs on one GPU."
+        )
+    return entries
 
 
 def _nvml_device_count() -> tuple[int | None, str]:
@@ -154,6 +184,10 @@ def detect_devices(*, environ: Mapping[str, str] | None = None) -> DeviceInfo:
 
     Returns:
         A :class:`DeviceInfo`; ``devices`` is empty when there is no GPU.
+
+    Raises:
+        DeviceConfigError: ``CUDA_VISIBLE_DEVICES`` holds an id CUDA would not accept, or
+            lists one twice.
 
     Example:
         >>> detect_devices(environ={"CUDA_VISIBLE_DEVICES": ""}).reason

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from runner.devices import CPU_DEVICE, Device, detect_devices, nvml_memory_used_mib, select_devices
+from runner.errors import DeviceConfigError
 
 
 def _nvml_works() -> bool:
@@ -38,6 +39,24 @@ def test_cuda_visible_devices_entries_pass_through_verbatim(
     assert info.source == "CUDA_VISIBLE_DEVICES"
     assert [d.cuda_id for d in info.devices] == expected
     assert repr(value) in info.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("0,0", "'0' more than once"),
+        ("1, 2,1", "'1' more than once"),
+        ("garbage!!", "jobs would see no GPU"),
+        ("0,-1,1", "jobs would see only '0'"),
+        ("0,gpu1", "'gpu1' is not a device id"),
+    ],
+)
+def test_cuda_visible_devices_that_cuda_would_misread_are_refused(value: str, needle: str) -> None:
+    with pytest.raises(DeviceConfigError) as info:
+        detect_devices(environ={"CUDA_VISIBLE_DEVICES": value})
+    message = str(info.value)
+    assert needle in message and repr(value) in message
+    assert "simultaneous_jobs_per_gpu" in message or "CUDA_VISIBLE_DEVICES=0,1" in message  # the fix
 
 
 @pytest.mark.parametrize("value", ["", "  ", "-1", "NoDevFiles"])

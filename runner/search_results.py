@@ -17,8 +17,8 @@ from typing import Any
 
 import cloudpickle
 
-from runner.job_folder import atomic_write_bytes, atomic_write_json, error_summary, result_summary
-from runner.jobs import config_to_dict
+from runner.job_folder import atomic_write_bytes, atomic_write_json
+from runner.searches.summary import SUMMARY_FILE, JobSummary, SearchSummary, json_summary
 
 __all__ = [
     "SUMMARY_FILE",
@@ -28,8 +28,6 @@ __all__ = [
     "write_results_pickle",
     "write_summary",
 ]
-
-SUMMARY_FILE = "summary.json"
 
 logger = logging.getLogger("runner")
 
@@ -81,8 +79,8 @@ def _dumps_what_pickles(payload: dict[str, Any], path: str) -> bytes:
     return cloudpickle.dumps(safe)
 
 
-def write_summary(base_dir: str, summary: dict[str, Any]) -> str:
-    """Write ``{base_dir}/summary.json`` atomically; return its path.
+def write_summary(base_dir: str, summary: SearchSummary) -> str:
+    """Write ``{base_dir}/summary.json`` atomically from ``summary``; return its path.
 
     Only a finished search's summary is fsynced: the ones rewritten while it runs are
     superseded within a round, and an fsync on the event loop would delay every job
@@ -90,36 +88,10 @@ def write_summary(base_dir: str, summary: dict[str, Any]) -> str:
     """
     path = os.path.join(base_dir, SUMMARY_FILE)
     os.makedirs(base_dir, exist_ok=True)
-    atomic_write_json(path, summary, fsync=summary.get("status") != "running")
+    atomic_write_json(path, summary.to_json(), fsync=summary.status != "running")
     return path
 
 
-def json_summary(value: Any) -> Any:
-    """A JSON-able view of a result; a ``GPUJobResult`` is summarised by its ``result``.
-
-    Never needs unpickling to read and never fails (see ``job_folder.result_summary``).
-    """
-    from runner.job_result import GPUJobResult
-
-    if isinstance(value, GPUJobResult):
-        value = value.result
-    elif isinstance(value, (list, tuple)) and any(isinstance(v, GPUJobResult) for v in value):
-        # The default grid agg_results returns the point's results: list what they returned.
-        return [json_summary(v) for v in value]
-    return result_summary(value)
-
-
 def job_summary(result: Any) -> dict[str, Any]:
-    """One job's line in ``summary.json``."""
-    job = result.job
-    return {
-        "point": config_to_dict(getattr(job, "point", {})),
-        "base_dir": os.path.dirname(result.out_file) if result.out_file else None,
-        "status": getattr(result, "status", "ok" if result.success else "error"),
-        "success": result.success,
-        "result": json_summary(result.result) if result.success else None,
-        "error": error_summary(result.error),
-        "duration": getattr(result, "duration", None),
-        "device": result.gpu_id,
-        "reused": getattr(result, "reused", False),
-    }
+    """One job's line in ``summary.json``, as JSON (see :class:`JobSummary`)."""
+    return JobSummary.from_result(result).to_json()

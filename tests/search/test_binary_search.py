@@ -59,7 +59,11 @@ def test_classic_sequence_and_results_file(tmp_path):
     assert summary["achieved"] == {"value": 42, "result": 421}
     assert [p["value"] for p in summary["points"]] == [55, 32, 43, 37, 40, 41, 42]
     assert all(len(p["jobs"]) == 2 for p in summary["points"])
-    assert {j["device"] for p in summary["points"] for j in p["jobs"]} == {0}
+    jobs = [j for p in summary["points"] for j in p["jobs"]]
+    assert {j["device"] for j in jobs} == {"0"} and {j["gpu_id"] for j in jobs} == {0}
+    for job in jobs:  # the summary names the device as job.json does
+        record = json.loads((tmp_path / "bisect" / job["base_dir"] / "job.json").read_text())
+        assert job["device"] == record["device"]
 
 
 def test_parallel_rounds_same_answer_fewer_rounds(tmp_path):

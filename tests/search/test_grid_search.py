@@ -73,7 +73,7 @@ def test_results_pickle_and_summary(tmp_path):
         {"width": 1, "seed": 0},
         {"width": 1, "seed": 1},
     ]
-    assert all(j["device"] in ("0", "1", 0, 1) for j in summary["jobs"])
+    assert all(j["device"] in ("0", "1") and j["gpu_id"] in (0, 1) for j in summary["jobs"])
     assert summary["jobs"][0]["result"] == {"score": 10, "passed": False}
     assert all(isinstance(j["duration"], float) for j in summary["jobs"])
     for job in summary["jobs"]:

@@ -33,7 +33,7 @@ def test_spec_binary_search_snippet(tmp_path):
     assert summary["achieved"]["value"] == 42 and summary["failed"]["value"] == 41
     assert all(isinstance(p["value"], int) for p in summary["points"])
     devices = {j["device"] for p in summary["points"] for j in p["jobs"]}
-    assert devices <= {0, 1, 2, 3}
+    assert devices <= {"0", "1", "2", "3"}
 
 
 def test_spec_grid_search_snippet(tmp_path):

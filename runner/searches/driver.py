@@ -1,0 +1,339 @@
+"""The search driver: what running a search means, whatever its kind.
+
+A search kind (grid, binary, the next one) is a :class:`SearchRun` subclass that
+says which jobs it knows before it starts, how it explores (``explore``, running
+jobs through a :class:`SearchSession`), what its summary and results pickle hold
+and what it returns. The driver does the rest, once for every kind:
+
+* the sync entry point (:func:`drive`): one scheduler for all the searches of a
+  call, one :class:`~runner.searches.context.SearchContext` they share, the
+  progress display, and gather-then-raise (one search's bug never discards the
+  others' results: they all finish and save first, then the first error is raised);
+* each search's lifecycle (:meth:`SearchRun.run`): folder claims, ``summary.json``
+  while it runs and once it ends, the ``*_results_<timestamp>.pkl``, what a stopped
+  search saw, the closing log line;
+* running a batch of jobs (:meth:`SearchSession.run_jobs`): resume, the progress
+  counters, and the log lines about reusable or reused results.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from runner._sync import run_sync
+from runner.executors import Executor
+from runner.front_end import front_end
+from runner.job_result import GPUJobResult
+from runner.jobs import Job
+from runner.progress import watch
+from runner.resume import has_finished_result, load_finished_result
+from runner.scheduler import GPUScheduler
+from runner.search_results import new_timestamp, write_results_pickle, write_summary
+from runner.searches.context import SearchContext
+from runner.searches.points import PointBuilder, check_distinct_base_dirs
+from runner.searches.status import SearchStatus
+from runner.searches.summary import SearchSummary
+
+__all__ = [
+    "SearchRun",
+    "SearchSession",
+    "SlotOptions",
+    "count_finished",
+    "drive",
+    "log_reusable",
+    "run_jobs",
+]
+
+logger = logging.getLogger("runner")
+
+
+def count_finished(jobs: Iterable[Job]) -> int:
+    """How many of ``jobs`` already hold a successful result for the same config."""
+    return sum(has_finished_result(job) for job in jobs)
+
+
+def log_reusable(owner: str, finished: int) -> None:
+    if finished:
+        # A warning, in the words of the front end used: rerunning finished jobs may be hours.
+        logger.warning(
+            "%s: %d job(s) already finished with the same config in earlier runs; they run "
+            "again now. Pass %s to reuse their results instead.",
+            owner,
+            finished,
+            front_end().resume,
+        )
+
+
+async def run_jobs(
+    jobs: Sequence[Job],
+    scheduler: GPUScheduler,
+    *,
+    resume: bool,
+    status: SearchStatus | None = None,
+) -> list[GPUJobResult]:
+    """Run ``jobs`` concurrently; with ``resume``, reuse each one's finished result."""
+
+    async def one(job: Job) -> GPUJobResult:
+        if status is not None:
+            status.submitted += 1
+        result = load_finished_result(job) if resume else None
+        if result is None:
+            result = await scheduler.run_job(job)
+        if status is not None:
+            status.record(result)
+        return result
+
+    results = list(await asyncio.gather(*(one(job) for job in jobs)))
+    reused = sum(bool(getattr(r, "reused", False)) for r in results)
+    if reused:
+        owner = status.name if status is not None else "resume"
+        logger.info(
+            "%s: reused %d of %d job(s) from earlier runs (same config); their code was not "
+            "rerun, so delete a job's folder to run it again after changing the experiment code",
+            owner,
+            reused,
+            len(results),
+        )
+    return results
+
+
+class SearchSession:
+    """One search's handle on the scheduler and the context while it runs."""
+
+    def __init__(
+        self, run: SearchRun, scheduler: GPUScheduler, context: SearchContext, *, resume: bool
+    ) -> None:
+        self.run = run
+        self.scheduler = scheduler
+        self.context = context
+        self.resume = resume
+        self._told_about_reuse = resume
+
+    def claim(self, jobs: Sequence[Job]) -> None:
+        """Claim ``jobs``' folders before they run: two points sharing one would swap results."""
+        self.context.folders.claim(jobs, self.run.name)
+
+    def save_progress(self) -> None:
+        """Rewrite the search's ``summary.json`` as it stands (between rounds, say)."""
+        self.run.save("running")
+
+    def share(self) -> int:
+        """The slots this search may fill now (its fair share among the searches running)."""
+        return self.context.share(self.scheduler.num_slots)
+
+    async def run_jobs(
+        self, jobs: Sequence[Job], *, reuse: bool | None = None
+    ) -> list[GPUJobResult]:
+        """Run ``jobs``; ``reuse`` (default: the call's ``resume``) reuses finished results.
+
+        Without resume, the first batch holding jobs that already finished in an
+        earlier run says so once (they run again; resume=True would reuse them).
+        """
+        if not self._told_about_reuse:
+            finished = count_finished(jobs)
+            if finished:
+                self._told_about_reuse = True
+                log_reusable(self.run.name, finished)
+        return await run_jobs(
+            jobs,
+            self.scheduler,
+            resume=self.resume if reuse is None else reuse,
+            status=self.run.status,
+        )
+
+
+class SearchRun(abc.ABC):
+    """One validated search of some kind; :meth:`run` is its whole life on a scheduler."""
+
+    #: "grid_search", "binary_search", ...: the results pickle's prefix and the summary's kind.
+    kind: ClassVar[str]
+    #: Whether the search sizes its rounds to its share of the slots (it is then counted
+    #: among the context's active searches while it runs).
+    shares_slots: ClassVar[bool] = False
+
+    def __init__(self, config: Any, builder: PointBuilder) -> None:
+        self.config = config
+        self.builder = builder
+        self.name = builder.name
+        self.status = SearchStatus(kind=self.kind, name=self.name, base_dir=builder.base_dir)
+        #: Why the search stopped early without raising (it then ends with status "error").
+        self.error: str | None = None
+        self.started = 0.0
+        #: The summary last written to ``summary.json``.
+        self.last_summary: SearchSummary | None = None
+
+    # -- what each kind provides ------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def known_jobs(self) -> list[Job]:
+        """Jobs known before the search starts: their folders are checked before any runs."""
+
+    @abc.abstractmethod
+    async def explore(self, session: SearchSession) -> None:
+        """Run the search's jobs through ``session``; set ``self.error`` to stop early."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """The kind's own fields of :class:`SearchSummary`, as the search stands now."""
+
+    @abc.abstractmethod
+    def payload(self, timestamp: str, total_time: float) -> dict[str, Any] | None:
+        """What the results pickle holds (None: nothing worth saving yet)."""
+
+    @abc.abstractmethod
+    def outcome(self, results_file: str, total_time: float) -> Any:
+        """What the run function returns for this search."""
+
+    @abc.abstractmethod
+    def answer_text(self) -> str:
+        """The answer in a few words, for the closing log line."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget a previous run's state (a run object may be run again)."""
+
+    # -- the lifecycle ----------------------------------------------------------------
+
+    def summary(self, status: str, **fields: Any) -> SearchSummary:
+        """The search's :class:`SearchSummary` now."""
+        return SearchSummary(
+            kind=self.kind,
+            search=type(self.config).__name__,
+            base_dir=self.builder.base_dir,
+            status=status,
+            started=self.started,
+            **fields,
+            **self.describe(),
+        )
+
+    def save(self, status: str, **fields: Any) -> str:
+        """Write the search's ``summary.json`` as it stands; return its path."""
+        self.last_summary = self.summary(status, **fields)
+        return write_summary(self.builder.base_dir, self.last_summary)
+
+    async def run(self, scheduler: GPUScheduler, *, context: SearchContext, resume: bool) -> Any:
+        """Run the search on ``scheduler``; save what it saw however it ends."""
+        if not self.shares_slots:
+            return await self._run(scheduler, context, resume)
+        with context.active():
+            # Let searches started together register before any sizes its first round.
+            await asyncio.sleep(0)
+            return await self._run(scheduler, context, resume)
+
+    async def _run(self, scheduler: GPUScheduler, context: SearchContext, resume: bool) -> Any:
+        self.reset()
+        self.error = None
+        session = SearchSession(self, scheduler, context, resume=resume)
+        session.claim(self.known_jobs)
+        base_dir = self.builder.base_dir
+        self.started = time.time()
+        self.status.started, self.status.state = self.started, "running"
+        self.save("running")
+        try:
+            await self.explore(session)
+            state = "error" if self.error else "done"
+            self.status.state, self.status.ended = state, time.time()
+            total_time = time.time() - self.started
+            timestamp = new_timestamp()
+            path = write_results_pickle(
+                base_dir, self.kind, timestamp, self.payload(timestamp, total_time) or {}
+            )
+            self.save(
+                state,
+                timestamp=timestamp,
+                total_time=total_time,
+                results_file=path,
+                error=self.error,
+            )
+        except BaseException as exc:
+            cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+            self._save_stopped("cancelled" if cancelled else "error", exc)
+            raise
+        logger.info(
+            "%s: done in %.1f s, %s; results in %s", self.name, total_time, self.answer_text(), path
+        )
+        return self.outcome(path, total_time)
+
+    def _save_stopped(self, status: str, exc: BaseException) -> None:
+        """Keep what a stopped search saw: summary.json always, the pickle on errors."""
+        self.status.state, self.status.ended = status, time.time()
+        fields: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            if status == "error":
+                timestamp = new_timestamp()
+                payload = self.payload(timestamp, time.time() - self.started)
+                if payload is not None:
+                    fields["results_file"] = write_results_pickle(
+                        self.builder.base_dir, self.kind, timestamp, payload
+                    )
+            self.save(status, **fields)
+        except Exception:  # never hide the error that stopped the search
+            logger.exception("%s: could not save the stopped search's state", self.name)
+
+
+async def _run_all(
+    runs: Sequence[SearchRun], scheduler: GPUScheduler, context: SearchContext, resume: bool
+) -> list[Any]:
+    outcomes = await asyncio.gather(
+        *(run.run(scheduler, context=context, resume=resume) for run in runs),
+        return_exceptions=True,
+    )
+    # One search's bug (in agg_results, say) must not discard the others' results:
+    # they all finish and save first, then the first error is raised.
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(outcomes)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotOptions:
+    """How the scheduler of a call lays out its slots (see :class:`GPUScheduler`)."""
+
+    max_gpus: int | None = None
+    simultaneous_jobs_per_gpu: int | None = None
+    skip_busy_gpus: bool = False
+    cpu_slots: int | None = None
+
+
+def drive(
+    runs: Sequence[SearchRun],
+    slots: SlotOptions,
+    *,
+    resume: bool,
+    executor: Executor | str | None,
+    progress: bool | None,
+) -> list[Any]:
+    """Run validated searches concurrently on one scheduler; their outcomes, in order.
+
+    Every folder the searches know before they start is claimed first, so that two
+    searches (or two points) sharing one fail before any job runs.
+    """
+    check_distinct_base_dirs([run.builder for run in runs])
+    context = SearchContext()
+    for run in runs:
+        context.folders.claim(run.known_jobs, run.name)
+
+    async def main() -> list[Any]:
+        async with GPUScheduler(
+            slots.max_gpus,
+            slots.simultaneous_jobs_per_gpu,
+            executor=executor,
+            skip_busy_gpus=slots.skip_busy_gpus,
+            cpu_slots=slots.cpu_slots,
+        ) as scheduler:
+            return await watch(
+                _run_all(runs, scheduler, context, resume),
+                [run.status for run in runs],
+                scheduler,
+                progress=progress,
+            )
+
+    return run_sync(main())

@@ -1,0 +1,98 @@
+"""A binary search config's range, precision and scale, checked, as a :class:`BisectionSpace`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import typing
+from typing import Any
+
+from runner.errors import SearchConfigError
+from runner.searches.bisection import BisectionSpace
+
+__all__ = ["is_int", "is_number", "parallel_points_of", "space_of"]
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _field_is_int(experiment_config: Any, prop: str) -> bool:
+    try:
+        hints = typing.get_type_hints(type(experiment_config))
+    except Exception:  # unresolvable annotations: fall back to the range's types
+        return False
+    return hints.get(prop) is int
+
+
+def space_of(config: Any, name: str) -> BisectionSpace:
+    """The searched space of a ``BinarySearchConfig``; raise naming the field at fault.
+
+    The search is over integers when the range and precision are ints, or when the
+    experiment config declares the prop ``int``.
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> space_of(C(prop="w", range=(10, 100), precision=1, scale="linear",
+        ...            success_direction_lower=True, base_experiment_config=None), "s").integer
+        True
+    """
+
+    def fail(message: str) -> SearchConfigError:
+        return SearchConfigError(f"{name}: {message}")
+
+    if not isinstance(config.prop, str) or not config.prop:
+        raise fail(f"prop={config.prop!r} must name the property to search over")
+    bounds = config.range
+    if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2):
+        raise fail(f"range={bounds!r} must be a pair (lo, hi), e.g. range=(10, 100)")
+    lo, hi = bounds
+    if not (is_number(lo) and is_number(hi)) or not all(map(math.isfinite, (lo, hi))):
+        raise fail(f"range={bounds!r} must hold two finite numbers")
+    if not lo < hi:
+        raise fail(
+            f"range={bounds!r} is empty: lo must be below hi, e.g. range=({hi}, {lo})"
+            if lo > hi
+            else f"range={bounds!r} is empty: lo must be below hi"
+        )
+    precision = config.precision
+    if not is_number(precision) or not precision > 0 or not math.isfinite(precision):
+        raise fail(f"precision={precision!r} must be a positive number")
+    if config.scale not in ("linear", "log"):
+        raise fail(f"scale={config.scale!r} must be 'linear' or 'log'")
+    if config.scale == "log" and lo <= 0:
+        raise fail(f"scale='log' needs a positive range, got range={bounds!r}")
+    integer = (is_int(lo) and is_int(hi) and is_int(precision)) or _field_is_int(
+        config.base_experiment_config, config.prop
+    )
+    if integer:
+        lo, hi = math.floor(lo), math.ceil(hi)
+        if not lo < hi:
+            raise fail(f"range={bounds!r} holds no integers for int prop {config.prop!r}")
+    return BisectionSpace(
+        lo=int(lo) if integer else float(lo),
+        hi=int(hi) if integer else float(hi),
+        precision=(
+            int(precision) if integer and float(precision).is_integer() else float(precision)
+        ),
+        integer=integer,
+        log=config.scale == "log",
+        success_lower=bool(config.success_direction_lower),
+    )
+
+
+def parallel_points_of(config: Any, name: str) -> int | None:
+    """``parallel_points`` checked: None for "auto", else the whole number given."""
+    value = config.parallel_points
+    if value == "auto":
+        return None
+    if not is_int(value) or value < 1:
+        raise SearchConfigError(
+            f"{name}: parallel_points={value!r} must be 'auto' or a whole number >= 1 "
+            "(1 is classic bisection)"
+        )
+    return int(value)

@@ -85,11 +85,16 @@ def fsync_if_present(path: str) -> None:
 
 @dataclass(frozen=True)
 class Ending:
-    """How an attempt ended: ``status`` "ok" with ``value``, or a failure with its ``error`` text."""
+    """How an attempt ended: ``status`` "ok" with ``value``, or a failure with its ``error`` text.
+
+    ``summary`` is the cause in one line, for job.json and status tables: the signal,
+    the exit code, the timeout (None: the error's own last line, e.g. the exception).
+    """
 
     status: str
     error: str | None = None
     value: Any = None
+    summary: str | None = None
 
 
 def judge_exit(
@@ -121,14 +126,16 @@ def judge_exit(
     if timed_out:
         return Ending(
             "timeout",
-            f"The job timed out after {timeout} s: its process group got SIGTERM, then SIGKILL "
+            summary=f"timed out after {timeout} s",
+            error=f"The job timed out after {timeout} s: its process group got SIGTERM, then SIGKILL "
             f"after a grace period of {grace_period} s. Raise the job's timeout if it "
             f"needs longer. Last lines of {out_file}:\n{log_tail(out_file, tail_lines)}",
         )
     if rc < 0:
         return Ending(
             "crashed",
-            f"The job's process was killed by {signal_name(-rc)} ({-rc}){SIGNAL_HINTS.get(-rc, '')}. "
+            summary=f"killed by {signal_name(-rc)} ({-rc}){SIGNAL_HINTS.get(-rc, '')}",
+            error=f"The job's process was killed by {signal_name(-rc)} ({-rc}){SIGNAL_HINTS.get(-rc, '')}. "
             f"Last lines of {out_file}:\n{log_tail(out_file, tail_lines)}",
         )
     try:
@@ -136,18 +143,20 @@ def judge_exit(
     except Exception as exc:
         return Ending(
             "error",
-            f"The job exited with code {rc} but its result could not be loaded in the driver "
+            summary=f"its result could not be loaded in the driver: {type(exc).__name__}: {exc}",
+            error=f"The job exited with code {rc} but its result could not be loaded in the driver "
             f"({type(exc).__name__}: {exc}); return values must be importable here too.",
         )
     if stored is not None and stored[0] == "error":
-        return Ending("error", str(stored[1]))
+        return Ending("error", error=str(stored[1]))
     if stored is None or rc != 0:
         why = (
             "without returning a result (sys.exit or os._exit?)" if rc == 0 else "without a result"
         )
         return Ending(
             "error",
-            f"The job's process exited with code {rc} {why}. "
+            summary=f"exited with code {rc} {why}",
+            error=f"The job's process exited with code {rc} {why}. "
             f"Last lines of {out_file}:\n{log_tail(out_file, tail_lines)}",
         )
     return Ending("ok", value=stored[1])

@@ -250,10 +250,10 @@ class RemoteAttempt(Attempt):
             )
         return self.finish(int(outcome["rc"]), timed_out=bool(outcome.get("timed_out")))
 
-    def fail(self, status: str, error: str) -> GPUJobResult:
+    def fail(self, status: str, error: str, *, summary: str | None = None) -> GPUJobResult:
         """As :meth:`Attempt.fail`, after taking what the node recorded (it may have run)."""
         self._catch_up(self._on_disk())
-        return super().fail(status, error)
+        return super().fail(status, error, summary=summary)
 
     def mark_cancelled(self) -> None:
         """Record "cancelled" unless the node already did (it knows the exit signal)."""

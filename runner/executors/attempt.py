@@ -165,21 +165,23 @@ class Attempt:
             tail_lines=self.tail_lines,
         )
         if ending.error is not None:
-            return self.fail(ending.status, ending.error)
+            return self.fail(ending.status, ending.error, summary=ending.summary)
         problem = self._end(JobState.OK, result_summary=result_summary(ending.value))
         if problem is not None:  # the disk can't say "ok", so the job did not finish
             return self.record.to_result(self.job, error=problem)
         return self.record.to_result(self.job, result=ending.value)
 
-    def fail(self, status: str, error: str) -> GPUJobResult:
+    def fail(self, status: str, error: str, *, summary: str | None = None) -> GPUJobResult:
         """Record a failed end ("error", "crashed", "timeout") and return it as a result.
 
-        A queued attempt that never started ends here too (status "error").
+        ``summary`` is the cause in one line for job.json (default: the error's last
+        line, the exception of a traceback). A queued attempt that never started ends
+        here too (status "error").
         """
         state = JobState(status)
         if self.record.status is JobState.QUEUED and state is not JobState.CANCELLED:
             state = JobState.ERROR  # it never ran, so it can't have crashed or timed out
-        problem = self._end(state, error_summary=error_summary(error))
+        problem = self._end(state, error_summary=summary or error_summary(error))
         if problem is not None:
             error = f"{error}\n(also: {problem})"
         return self.record.to_result(self.job, error=error)

@@ -25,66 +25,25 @@ import json
 import logging
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 __all__ = ["build_parser", "main"]
 
-from runner.job_folder import JOB_JSON
-from runner.jobs import OUT_FILE_NAME
+from runner._cli_common import UsageError, console, print_json, table
+from runner._cli_inspect import add_commands as add_inspect_commands
 
 logger = logging.getLogger("runner")
 
-_LOG_NAME = OUT_FILE_NAME
+#: Jobs a finished grid lists one by one; past that, its points and failed jobs.
+_JOB_ROWS = 50
 
 
-class _UsageError(Exception):
-    """A bad argument found after parsing: exit 2 with the message, no traceback."""
-
-
-# -- output helpers -----------------------------------------------------------------------
-
-
-def _console(file: IO[str] | None = None) -> Any:
-    from rich.console import Console
-
-    stream = file if file is not None else sys.stdout
-    width = None
-    if not stream.isatty() and "COLUMNS" not in os.environ:
-        width = 160  # a log file or a pipe: wide rows beat wrapped ones
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(title) if title else None, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        # Text, not markup: a folder called [red] must print as written.
-        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
-    return table
-
-
-def _duration(seconds: float | None) -> str:
-    from runner.progress import format_duration
-
-    return "" if seconds is None else format_duration(seconds)
-
-
-def _rel(path: str, root: str) -> str:
-    try:
-        rel = os.path.relpath(path, root)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=repr) + "\n")
+# Short names for the shared helpers (the sweep commands below use them).
+_UsageError = UsageError
+_console = console
+_table = table
+_print_json = print_json
 
 
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
@@ -108,193 +67,6 @@ def _setup_logging(verbose: int) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     root.propagate = False
-
-
-# -- status, show, plot -------------------------------------------------------------------
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    from runner.report import job_rows, search_rows
-
-    root = os.path.abspath(args.dir)
-    if not os.path.isdir(root):
-        raise _UsageError(f"{args.dir!r} is not a folder; pass the base_dir of a sweep")
-    jobs = job_rows(root)
-    searches = search_rows(root, jobs)
-    if args.json:
-        _print_json(
-            {
-                "searches": [s.as_dict() for s in searches],
-                "jobs": [j.as_dict() for j in jobs],
-            }
-        )
-        return 0
-    console = _console()
-    if not searches and not jobs:
-        console.print(f"No searches or jobs under {root} (no summary.json or job.json).")
-        return 0
-    if searches:
-        console.print(
-            _table(
-                f"Searches under {root}",
-                ["search", "kind", "status", "jobs", "duration", "detail"],
-                [
-                    (
-                        _rel(s.base_dir, root),
-                        s.kind,
-                        s.status,
-                        s.jobs,
-                        _duration(s.duration),
-                        s.detail,
-                    )
-                    for s in searches
-                ],
-            )
-        )
-    if jobs:
-        console.print(
-            _table(
-                "Jobs",
-                ["job", "status", "device", "duration", "result / last error"],
-                [
-                    (_rel(j.folder, root), j.status, j.device, _duration(j.duration), j.detail)
-                    for j in jobs
-                ],
-            )
-        )
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    from runner.report import load_results_file, to_jsonable
-
-    path = args.file
-    if not os.path.isfile(path):
-        raise _UsageError(f"{path!r} is not a file; pass a *_results_*.pkl or a summary.json")
-    if not path.endswith(".json"):
-        print(
-            f"runner show: unpickling {path} runs code from it; open only results files you trust.",
-            file=sys.stderr,
-        )
-    data = to_jsonable(load_results_file(path))
-    if args.json:
-        _print_json(data)
-        return 0
-    import yaml
-
-    sys.stdout.write(
-        yaml.safe_dump(
-            data, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True
-        )
-    )
-    return 0
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from runner.report import write_plots
-
-    if not os.path.exists(args.dir):
-        raise _UsageError(f"{args.dir!r} does not exist; pass the base_dir of a sweep")
-    props = [p for p in (args.x, args.y) if p]
-    for path in write_plots(args.dir, out=args.out, metric=args.metric, props=props or None):
-        print(path)
-    return 0
-
-
-# -- logs ----------------------------------------------------------------------------------
-
-
-def _job_folders(root: str) -> list[str]:
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if JOB_JSON in files or _LOG_NAME in files:
-            found.append(folder)
-    return found
-
-
-def _find_log(root: str, job: str) -> str:
-    import difflib
-
-    for candidate in (job, os.path.join(root, job)):
-        if os.path.isfile(candidate):
-            return candidate
-        if os.path.isdir(candidate) and (
-            os.path.exists(os.path.join(candidate, _LOG_NAME))
-            or os.path.exists(os.path.join(candidate, JOB_JSON))
-        ):
-            return os.path.join(candidate, _LOG_NAME)
-    folders = _job_folders(root)
-    names = {f: _rel(f, root) for f in folders}
-    matches = [f for f in folders if os.path.basename(f) == job or names[f] == job.rstrip("/")]
-    if len(matches) == 1:
-        return os.path.join(matches[0], _LOG_NAME)
-    if matches:
-        listed = "\n  ".join(names[m] for m in matches)
-        raise _UsageError(f"{job!r} matches several jobs under {root}; pass one of:\n  {listed}")
-    if not folders:
-        raise _UsageError(f"no job folders under {root!r} (none holds job.json)")
-    close = difflib.get_close_matches(job, [os.path.basename(f) for f in folders], n=3)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    shown = [names[f] for f in folders[:20]]
-    more = f"\n  ... and {len(folders) - 20} more" if len(folders) > 20 else ""
-    listed = "\n  ".join(shown)
-    raise _UsageError(f"no job {job!r} under {root}.{hint} Jobs:\n  {listed}{more}")
-
-
-def _tail_bytes(path: str, lines: int, end: int) -> bytes:
-    """The last ``lines`` lines of the file's first ``end`` bytes, reading backwards in blocks."""
-    block = 64 * 1024
-    data = b""
-    with open(path, "rb") as f:
-        pos = end
-        while pos > 0 and data.count(b"\n") <= lines:
-            step = min(block, pos)
-            pos -= step
-            f.seek(pos)
-            data = f.read(step) + data
-    if lines <= 0:
-        return b""
-    parts = data.split(b"\n")
-    trailing = parts[-1] == b""
-    if trailing:
-        parts = parts[:-1]
-    return b"\n".join(parts[-lines:]) + (b"\n" if trailing else b"")
-
-
-def _cmd_logs(args: argparse.Namespace) -> int:
-    root = os.path.abspath(args.dir)
-    if not os.path.isdir(root):
-        raise _UsageError(f"{args.dir!r} is not a folder; pass the base_dir of a sweep")
-    if args.lines < 0:
-        raise _UsageError(f"--lines {args.lines} must be >= 0")
-    path = _find_log(root, args.job)
-    out = sys.stdout.buffer
-    try:
-        while not os.path.exists(path):
-            if not args.follow:
-                raise _UsageError(f"{path} does not exist yet: the job has not started")
-            time.sleep(0.25)  # -f on a queued job: wait for its log to appear
-        end = os.path.getsize(path)
-        out.write(_tail_bytes(path, args.lines, end))
-        out.flush()
-        if not args.follow:
-            return 0
-        with open(path, "rb") as f:
-            f.seek(end)
-            while True:
-                chunk = f.read(64 * 1024)
-                if chunk:
-                    out.write(chunk)
-                    out.flush()
-                    continue
-                if os.path.getsize(path) < f.tell():  # truncated: start over
-                    f.seek(0)
-                time.sleep(0.2)  # polling, like tail -f without inotify
-    except KeyboardInterrupt:
-        return 0
-    except BrokenPipeError:  # `runner logs ... | head`
-        return 0
 
 
 # -- gpus ----------------------------------------------------------------------------------
@@ -373,12 +145,16 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         raise _UsageError(f"--gpus {args.gpus} must be >= 0 (0: CPU only)")
     if args.jobs_per_gpu < 1:
         raise _UsageError(f"--jobs-per-gpu {args.jobs_per_gpu} must be >= 1")
+    if args.cpu_slots is not None and args.cpu_slots < 1:
+        raise _UsageError(f"--cpu-slots {args.cpu_slots} must be >= 1")
     return {
         "max_gpus": args.gpus,
         "simultaneous_jobs_per_gpu": args.jobs_per_gpu,
         "resume": args.resume,
         "executor": args.executor,
         "progress": False if args.no_progress else None,
+        "skip_busy_gpus": args.skip_busy_gpus,
+        "cpu_slots": args.cpu_slots,
     }
 
 
@@ -401,16 +177,92 @@ def _job_table_rows(jobs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def _takes_numbers(config_class: type) -> Callable[[str], bool]:
+    """Whether a (dotted) field can hold a number: a text field's ``12:30`` is no range."""
+
+    def check(key: str) -> bool:
+        from configs._hints import field_hints
+        from configs._types import strip_annotation
+
+        owner: Any = config_class
+        try:
+            *parents, last = key.split(".")
+            for part in parents:
+                owner = strip_annotation(field_hints(owner).get(part, Any))
+            return strip_annotation(field_hints(owner).get(last, Any)) is not str
+        except Exception:  # not a config class down the path: let the value decide
+            return True
+
+    return check
+
+
+def _grid_tables(results: Sequence[Any], jobs: Sequence[dict[str, Any]], title: str) -> list[Any]:
+    """The job table of a small grid; mean +- std per point when seeds repeat a point;
+    for a large grid, the points and the jobs that failed."""
+    from runner.errors import ReportError
+    from runner.grid_points import point_stats
+
+    tables = []
+    ok = [(dict(j.get("point") or {}), j.get("result")) for j in jobs if j.get("success")]
+    failed = [dict(j.get("point") or {}) for j in jobs if not j.get("success")]
+    stats = None
+    try:
+        stats = point_stats(ok, failed=failed) if ok else None
+    except ReportError:  # results that are not numbers: the job table shows them
+        pass
+    many = len(jobs) > _JOB_ROWS
+    if not many or stats is None:
+        tables.append(
+            _table(
+                title,
+                ["point", "status", "device", "duration", "result / error"],
+                _job_table_rows(jobs),
+            )
+        )
+    if stats is not None and len(stats.points) < len(jobs):
+        over = f" over {', '.join(stats.over)}" if stats.over else ""
+        keys = list(dict.fromkeys(k for p in stats.points for k in p.point))
+        tables.append(
+            _table(
+                f"{stats.metric} mean +- std per point{over}, * highest",
+                [*keys, stats.metric, "n", "failed", "best"],
+                [
+                    (
+                        *(p.point.get(k, "") for k in keys),
+                        p.text(),
+                        p.n,
+                        p.missing or "",
+                        "*" if p.best else "",
+                    )
+                    for p in stats.points
+                ],
+            )
+        )
+    if many and stats is not None and failed:
+        bad = [j for j in jobs if not j.get("success")]
+        tables.append(
+            _table(
+                f"{len(bad)} failed job(s)",
+                ["point", "status", "device", "duration", "error"],
+                _job_table_rows(bad),
+            )
+        )
+    return tables
+
+
 def _cmd_grid(args: argparse.Namespace) -> int:
+    from runner._sweep_tokens import expand_ranges
     from runner.grid_search import run_grid_searches
+    from runner.progress import Failure, end_message
     from runner.quick_sweep import build_grid_search, default_base_dir
     from runner.search_results import job_summary
 
     options = _run_options(args)
     script = _load_script(args.target)
     base_dir = args.base_dir or default_base_dir(script)
+    tokens = expand_ranges(args.overrides, _takes_numbers(script.config_class))
     grid = build_grid_search(
-        script, args.overrides, base_dir=base_dir, timeout=args.timeout, retries=args.retries
+        script, tokens, base_dir=base_dir, timeout=args.timeout, retries=args.retries
     )
     print(f"runner grid: results in {os.path.abspath(base_dir)}", file=sys.stderr)
     [results] = run_grid_searches([grid], **options)
@@ -420,14 +272,16 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         _print_json({"base_dir": os.path.abspath(base_dir), "jobs": jobs, "failed": failed})
     else:
         console = _console()
-        console.print(
-            _table(
-                f"{args.target}: {len(jobs)} job(s), {failed} failed",
-                ["point", "status", "device", "duration", "result / error"],
-                _job_table_rows(jobs),
-            )
-        )
-        console.print(f"results: {os.path.abspath(base_dir)}")
+        title = f"{args.target}: {len(jobs)} job(s), {failed} failed"
+        for shown in _grid_tables(results, jobs, title):
+            console.print(shown)
+        first = next((r for r in results if not r.success), None)
+        for line in end_message(
+            f"runner grid {os.path.basename(os.path.abspath(base_dir))}",
+            os.path.abspath(base_dir),
+            Failure.of(first) if first is not None else None,
+        ):
+            console.print(line, markup=False, soft_wrap=True)
     return 1 if failed else 0
 
 
@@ -447,7 +301,7 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
     from runner.quick_sweep import build_binary_search, default_base_dir
 
     options = _run_options(args)
-    if not args.precision > 0:
+    if args.precision is not None and not args.precision > 0:
         raise _UsageError(f"--precision {args.precision} must be > 0")
     parallel: int | str = args.parallel_points
     if parallel != "auto":
@@ -459,7 +313,7 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
             ) from None
     script = _load_script(args.target)
     base_dir = args.base_dir or default_base_dir(script)
-    precision = int(args.precision) if float(args.precision).is_integer() else args.precision
+    precision = _precision(args.precision, script, args.overrides)
     search = build_binary_search(
         script,
         args.overrides,
@@ -477,26 +331,11 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
     )
     print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
     [outcome] = run_binary_searches([search], **options)
-    from runner.search_results import json_summary
-
-    achieved, failed = outcome
     prop = search.prop
-    data: dict[str, Any] = {
-        "base_dir": os.path.abspath(base_dir),
-        "prop": prop,
-        "achieved": None
-        if achieved is None
-        else {"value": achieved[0], "result": json_summary(achieved[1])},
-        "failed": None
-        if failed is None
-        else {"value": failed[0], "result": json_summary(failed[1])},
-        "interval": list(outcome.interval) if outcome.interval else None,
-        "rounds": outcome.rounds,
-        "error": outcome.error,
-        "results_file": outcome.results_file,
-    }
+    summary = outcome.summary
+    assert summary is not None  # every finished search carries the summary it wrote
     if args.json:
-        _print_json(data)
+        _print_json(summary.to_json())
         return 1 if outcome.error else 0
     console = _console()
     rows = [
@@ -511,19 +350,57 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
     console.print(
         _table(f"{args.target}: {prop} tested", [prop, "round", "verdict", "result"], rows)
     )
-    for label in ("achieved", "failed"):
-        entry = data[label]
+    for label, entry in (("achieved", summary.achieved), ("failed", summary.failed)):
         text = (
             "none"
             if entry is None
-            else f"{prop}={entry['value']}  result {json.dumps(entry['result'], default=repr)}"
+            else f"{prop}={entry.value}  result {json.dumps(entry.result, default=repr)}"
         )
         console.print(f"{label}: {text}", markup=False)
-    console.print(f"interval: {data['interval']} after {outcome.rounds} round(s)", markup=False)
+    interval = list(summary.interval) if summary.interval else None
+    console.print(f"interval: {interval} after {outcome.rounds} round(s)", markup=False)
     if outcome.error:
         console.print(f"error: {outcome.error}", markup=False)
     console.print(f"results: {outcome.results_file}", markup=False)
+    _print_bisect_end(console, prop, base_dir, summary)
     return 1 if outcome.error else 0
+
+
+def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int | float:
+    """``--precision``, or 1 when it is left out and the searched prop is an integer."""
+    from runner.quick_sweep import parse_sweep_args
+
+    if given is not None:
+        return int(given) if float(given).is_integer() else given
+    searched = parse_sweep_args(script.config_class, tokens, allow_range=True).searched
+    if searched is None:
+        return 1  # build_binary_search says what is missing
+    key, lo, hi = searched
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+        return 1
+    raise _UsageError(
+        f"{key}={lo}:{hi} is not a range of integers, so there is no natural precision; "
+        "pass --precision, e.g. --precision 0.01"
+    )
+
+
+def _print_bisect_end(console: Any, prop: str, base_dir: str, summary: Any) -> None:
+    from runner.jobs import OUT_FILE_NAME
+    from runner.progress import Failure, end_message
+
+    jobs = [job for tested in getattr(summary, "points", None) or [] for job in tested.jobs]
+    failed = [job for job in jobs if not job.success]
+    first = None
+    if failed:
+        job = failed[0]
+        log = os.path.join(job.base_dir, OUT_FILE_NAME) if job.base_dir else None
+        first = Failure(dict(job.point), job.error, log)
+    for line in end_message(
+        f"runner bisect {prop}",
+        os.path.abspath(base_dir),
+        first,
+    ):
+        console.print(line, markup=False, soft_wrap=True)
 
 
 # -- the parser ----------------------------------------------------------------------------
@@ -570,6 +447,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--retries", type=int, default=0, metavar="N", help="extra attempts for a job that crashes"
     )
     parser.add_argument("--no-progress", action="store_true", help="no live progress display")
+    parser.add_argument(
+        "--skip-busy-gpus",
+        action="store_true",
+        help="leave out GPUs whose memory other processes already use",
+    )
+    parser.add_argument(
+        "--cpu-slots",
+        type=int,
+        default=None,
+        metavar="N",
+        help="jobs at once when running on CPU (default: one per core); with --gpus 0 "
+        "or no GPU found",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -589,65 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
-        "status",
-        help="a table of the searches and jobs under DIR",
-        description="Searches (summary.json) and jobs (job.json) under DIR: "
-        "status, device, duration, result or last error line. Reads JSON only "
-        "(no unpickling); a 'running' job whose process is gone shows as 'lost'.",
-    )
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.set_defaults(handler=_cmd_status)
-
-    p = sub.add_parser(
-        "show",
-        help="print a results .pkl or summary.json readably",
-        description="Print a results file. A .pkl is unpickled, which runs code "
-        "from it: only open files you trust. summary.json is plain JSON.",
-    )
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", action="store_true", help="print JSON (for machines)")
-    p.set_defaults(handler=_cmd_show)
-
-    p = sub.add_parser(
-        "plot",
-        help="PNG plots of the searches under DIR",
-        description="A PNG per search under DIR: a binary search's trace (values "
-        "tested per round, successes and failures, the final interval); a grid's "
-        "numeric job result averaged over the other swept props (seeds): lines "
-        "for one prop, a heatmap for two. Needs matplotlib (runner[plot]).",
-    )
-    p.add_argument(
-        "dir", metavar="DIR", help="a sweep's base_dir, a parent of several, or a summary.json"
-    )
-    p.add_argument(
-        "-o",
-        "--out",
-        default=None,
-        metavar="OUT",
-        help="folder for the PNGs (default: each search's own folder)",
-    )
-    p.add_argument(
-        "--metric",
-        default=None,
-        help="what to plot for grids: a key of dict results (acc), or an expression "
-        "over result (default: the result, or its first numeric key)",
-    )
-    p.add_argument("--x", default=None, metavar="PROP", help="grid prop on the x axis")
-    p.add_argument("--y", default=None, metavar="PROP", help="grid prop on the y axis (heatmap)")
-    p.set_defaults(handler=_cmd_plot)
-
-    p = sub.add_parser(
-        "logs",
-        help="the tail of a job's experiment_output.log",
-        description="Print the end of a job's log; -f keeps printing what it writes until Ctrl-C.",
-    )
-    p.add_argument("dir", metavar="DIR", help="the sweep's base_dir")
-    p.add_argument("job", metavar="JOB", help="the job folder's name (or path)")
-    p.add_argument("-n", "--lines", type=int, default=20, help="lines to show (default 20)")
-    p.add_argument("-f", "--follow", action="store_true", help="follow the log as it grows")
-    p.set_defaults(handler=_cmd_logs)
+    add_inspect_commands(sub)  # status, show, plot, logs
 
     p = sub.add_parser(
         "gpus",
@@ -670,11 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
         "grid",
         help="grid search over a script's function",
         description="Run FUNCTION from SCRIPT.py (its first parameter annotated "
-        "with a @pydraclass config) for every combination of the key=[a,b] "
-        "values. Each job's folder is named by its swept values, e.g. "
-        "lr=0.001,seed=1.",
-        epilog="example: runner grid train.py:train seed=[1,2,3] lr=[1e-3,1e-4] "
-        "--gpus 4 --jobs-per-gpu 2 --base-dir runs/lr",
+        "with a @pydraclass config) for every combination of the swept values. "
+        "A key sweeps a list, key=[a,b,c], or a range of whole numbers: key=1:128 "
+        "(both ends included), key=1:128:2 (a step), or key=range(1,129) (Python's, "
+        "end excluded). Each job's folder is named by its swept values, e.g. "
+        "lr=0.001,seed=1. When the sweep ends: a table per job (or, with seeds, the "
+        "mean +- std per point), where the results are, and the first failure.",
+        epilog="examples: runner grid train.py:train seed=[1,2,3] lr=[1e-3,1e-4] "
+        "--gpus 4 --jobs-per-gpu 2 --base-dir runs/lr;  runner grid train.py:train "
+        "hidden_units=1:128 seed=range(3) --gpus 0 --cpu-slots 8",
     )
     _add_run_options(p)
     p.set_defaults(handler=_cmd_grid)
@@ -693,7 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(p)
     p.add_argument(
-        "--precision", type=float, required=True, help="stop once the interval is this narrow"
+        "--precision",
+        type=float,
+        default=None,
+        help="stop once the interval is this narrow (default 1 for an integer prop; "
+        "needed for a float one)",
     )
     p.add_argument(
         "--success",
@@ -756,7 +596,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
-    return _dispatch(args)
+    from runner.front_end import CLI, using_front_end
+
+    with using_front_end(CLI):  # messages name --resume, --cpu-slots, not resume=True
+        return _dispatch(args)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

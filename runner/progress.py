@@ -5,16 +5,24 @@ scheduler's running jobs; it never changes either. Two forms:
 
 * ``"live"`` (stdout is a terminal): a rich table redrawn twice a second, a row per
   search (done / running / queued / failed / total, the binary-search interval,
-  elapsed, ETA) and a row per running job (device, run time).
-* ``"plain"`` (CI, nohup, a Slurm log): log-style lines on stderr, one per search
+  elapsed, ETA) and a row per running job (device, run time, and the last line the
+  job printed when the terminal is wide enough). Log records that would go to the
+  terminal meanwhile are printed above the table (see :mod:`runner._live_terminal`);
+  the final table stays on screen once.
+* ``"plain"`` (CI, nohup, a Slurm log): ``[runner]`` lines on stderr, one per search
   every ``interval`` seconds (15 by default, so a day-long sweep writes a few
   thousand lines, not millions) and whenever a search starts, finishes a
   binary-search round, or ends.
 
-The ETA is the remaining job count divided by the observed completion rate of
-this run (jobs reused from an earlier run excluded), so it accounts for however
-many slots the search gets; for a binary search the total is an estimate, shown
-with ``~``.
+A search's elapsed time and ETA count from when its first job got a slot: a search
+queued behind another shows "queued", not a run time that is really a wait. The ETA
+is the remaining job count divided by the observed completion rate of this run (jobs
+reused from an earlier run excluded), so it accounts for however many slots the search
+gets; for a binary search the total is an estimate, shown with ``~``.
+
+When the searches end, the display says where each one's results are, the commands
+to look at them, and its first failed job's error and log (the ``runner`` command
+prints that itself, under its results table).
 
 Whatever goes wrong in the display is logged once and the display stops: it
 never fails a search. It stops with the searches, on Ctrl-C too.
@@ -26,8 +34,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,14 +47,25 @@ if TYPE_CHECKING:
     from runner.scheduler import GPUScheduler
     from runner.search_common import SearchStatus
 
+from runner.front_end import front_end
 from runner.jobs import job_dir_of
 
-__all__ = ["PROGRESS_ENV", "ProgressDisplay", "format_duration", "resolve_mode", "watch"]
+__all__ = [
+    "PROGRESS_ENV",
+    "Failure",
+    "ProgressDisplay",
+    "end_message",
+    "error_headline",
+    "format_duration",
+    "resolve_mode",
+    "watch",
+]
 
 logger = logging.getLogger("runner")
 
 T = TypeVar("T")
 Mode = Literal["live", "plain"]
+Running = Sequence[tuple[Any, Any, float]]
 
 #: ``RUNNER_PROGRESS=0`` turns the display off where ``progress`` is left at None;
 #: ``plain`` or ``live`` force that form.
@@ -54,6 +75,8 @@ PLAIN_INTERVAL_S = 15.0
 #: Seconds between two looks at the counters (cheap: no I/O).
 TICK_S = 0.5
 _MAX_JOB_ROWS = 20
+#: Terminal columns below which the running jobs' last output lines are left out.
+_TAIL_MIN_WIDTH = 90
 
 
 def resolve_mode(progress: bool | None, stream: IO[str] | None = None) -> Mode | None:
@@ -106,6 +129,88 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def point_label(point: Any) -> str:
+    """``lr=0.001 seed=1``: a sweep point as the tables print it (and ``runner logs`` takes)."""
+    if isinstance(point, dict) and point:
+        return " ".join(f"{k}={_fmt(v)}" for k, v in point.items())
+    return ""
+
+
+def error_headline(error: str | None) -> str:
+    """The line of a job's error text that says what went wrong.
+
+    A traceback's last line (the exception); for a crash, a timeout or an exit
+    without result, the sentence before the quoted log lines.
+
+    Example:
+        >>> error_headline("Traceback (most recent call last):\\n  ...\\nValueError: lr < 0\\n")
+        'ValueError: lr < 0'
+        >>> error_headline("The job's process was killed by SIGKILL (9). Last lines of x.log:\\nepoch 3")
+        "The job's process was killed by SIGKILL (9)."
+    """
+    if not error:
+        return ""
+    head, sep, _ = error.partition(" Last lines of ")
+    if sep:
+        return head.strip()
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _shell_path(path: str) -> str:
+    """``path`` relative to the working folder when it is inside it, quoted for a shell."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        rel = path
+    return shlex.quote(path if rel.startswith("..") else rel)
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """A failed job, as the end message names it: its point, its error text, its log."""
+
+    point: dict[str, Any] | None
+    error: str | None
+    log: str | None
+
+    @classmethod
+    def of(cls, result: Any) -> Failure:
+        """From a ``GPUJobResult``."""
+        point = getattr(getattr(result, "job", None), "point", None)
+        return cls(point if isinstance(point, dict) else None, result.error, result.out_file)
+
+
+def end_message(label: str, base_dir: str, first_failure: Failure | None = None) -> list[str]:
+    """What to say when a search ends: where its results are, how to look at them, and
+    its first failed job's error and log. (How many jobs ran and failed, the final
+    table or line above it says.)
+
+    Example:
+        >>> for line in end_message("grid lr", "/runs/lr",
+        ...         Failure({"lr": 0.1}, "ValueError: boom", "/runs/lr/a.log")):
+        ...     print(line)
+        grid lr: results in /runs/lr
+          runner status /runs/lr   (a table per search; a grid's mean +- std per point)
+          runner plot /runs/lr     (PNG plots)
+          first failure: lr=0.1: ValueError: boom
+            log: /runs/lr/a.log
+    """
+    where = _shell_path(base_dir)
+    lines = [
+        f"{label}: results in {where}",
+        f"  runner status {where}   (a table per search; a grid's mean +- std per point)",
+        f"  runner plot {where}     (PNG plots)",
+    ]
+    if first_failure is not None:
+        point = point_label(first_failure.point)
+        headline = error_headline(first_failure.error) or "no error text"
+        lines.append(f"  first failure: {point + ': ' if point else ''}{headline}")
+        if first_failure.log:
+            lines.append(f"    log: {_shell_path(first_failure.log)}")
+    return lines
+
+
 class ProgressDisplay:
     """Renders the progress of ``statuses`` (and ``scheduler``'s running jobs).
 
@@ -116,6 +221,9 @@ class ProgressDisplay:
         stream: Where to write: stdout for live, stderr for plain by default.
         interval: Seconds between the plain form's periodic lines.
         clock: Epoch seconds (tests pass a fake one).
+        end_message: Whether :meth:`close` says where the results are (see
+            :func:`end_message`); None: unless the front end prints it itself.
+        console: The rich console of the live form (default: one on ``stream``).
 
     Example:
         >>> import io
@@ -124,7 +232,7 @@ class ProgressDisplay:
         ...                       expected_jobs=4, state="running", started=0.0, ended=8.0,
         ...                       submitted=2, finished=2)
         >>> out = io.StringIO()
-        >>> ProgressDisplay([status], mode="plain", stream=out).close()
+        >>> ProgressDisplay([status], mode="plain", stream=out, end_message=False).close()
         >>> print(out.getvalue(), end="")
         [runner] grid lr: running, 2/4 done, 0 running, 0 queued, 0 failed, elapsed 8.0s, ETA 8.0s
     """
@@ -138,6 +246,8 @@ class ProgressDisplay:
         stream: IO[str] | None = None,
         interval: float = PLAIN_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        end_message: bool | None = None,
+        console: Any = None,
     ) -> None:
         self.statuses = list(statuses)
         self.scheduler = scheduler
@@ -145,9 +255,20 @@ class ProgressDisplay:
         self.stream = stream
         self.interval = interval
         self.clock = clock
+        # The runner command prints the end message itself, under its results table.
+        self.end_message = (
+            not front_end().prints_end_message if end_message is None else end_message
+        )
         self._seen: dict[int, tuple[Any, ...]] = {}
         self._last_periodic: float | None = None
+        #: When each search's first job was seen on a slot: its run time counts from there.
+        self._active_since: dict[int, float] = {}
+        #: The last look at each search that found it running with no job started.
+        self._waiting_at: dict[int, float] = {}
+        self._console = console
         self._live: Any = None
+        self._logs_above: Any = None
+        self._tails: Any = None
         self._broken = False
         self._closed = False
 
@@ -168,32 +289,57 @@ class ProgressDisplay:
     @staticmethod
     def job_label(job: Any) -> str:
         """``lr=0.001 seed=1`` from the job's sweep point, else its folder's name."""
-        point = getattr(job, "point", None)
-        if isinstance(point, dict) and point:
-            return " ".join(f"{k}={_fmt(v)}" for k, v in point.items())
-        return os.path.basename(ProgressDisplay._job_dir(job)) or repr(job)[:40]
+        label = point_label(getattr(job, "point", None))
+        return label or os.path.basename(ProgressDisplay._job_dir(job)) or repr(job)[:40]
 
     @staticmethod
     def search_label(status: SearchStatus) -> str:
         kind = {"grid_search": "grid", "binary_search": "bisect"}.get(status.kind, status.kind)
         return f"{kind} {os.path.basename(status.base_dir.rstrip(os.sep)) or status.base_dir}"
 
-    def counts(
-        self, status: SearchStatus, running: Sequence[tuple[Any, Any, float]]
-    ) -> dict[str, Any]:
+    def _on_slot(self, status: SearchStatus, running: Running) -> list[float]:
+        """Start times of ``status``'s jobs holding a slot (a job belongs to the search
+        whose folder holds it; the rest of its in-flight jobs wait for a slot)."""
+        prefix = status.base_dir.rstrip(os.sep) + os.sep
+        return [start for job, _, start in running if self._job_dir(job).startswith(prefix)]
+
+    def observe(self, running: Running) -> None:
+        """Note when each search's first job got a slot (called on every tick).
+
+        A job that started and finished between two looks is never seen on its slot:
+        it started after the last look that found the search still waiting.
+        """
+        now = self.clock()
+        for status in self.statuses:
+            key = id(status)
+            starts = self._on_slot(status, running)
+            known = self._active_since.get(key)
+            if known is not None:
+                if starts:
+                    self._active_since[key] = min(known, *starts)
+            elif starts or status.finished:
+                waited_until = self._waiting_at.get(key, status.started)
+                candidates = [*starts, *([waited_until] if status.finished else [])]
+                self._active_since[key] = min(c for c in candidates if c is not None)
+            elif status.state == "running":
+                self._waiting_at[key] = now
+
+    def counts(self, status: SearchStatus, running: Running) -> dict[str, Any]:
         """The numbers of one search's row (also what the plain line says)."""
         now = self.clock()
-        prefix = status.base_dir.rstrip(os.sep) + os.sep
-        # A job belongs to the search whose folder holds it; the rest of the in-flight
-        # jobs wait for a slot.
-        on_slot = sum(self._job_dir(job).startswith(prefix) for job, _, _ in running)
-        on_slot = min(on_slot, status.in_flight)
+        on_slot = min(len(self._on_slot(status, running)), status.in_flight)
         if status.state not in ("running", "pending"):  # cancelled jobs never "finish"
             on_slot = in_flight = 0
         else:
             in_flight = status.in_flight
+        active = self._active_since.get(id(status))
+        if active is None and (on_slot or status.finished):
+            active = status.started  # not looked at yet: count from the search's start
+        # Without the scheduler's running jobs, a wait can't be told from a run.
+        queued = status.state == "running" and active is None and self.scheduler is not None
         end = status.ended if status.ended is not None else now
-        elapsed = None if status.started is None else max(0.0, end - status.started)
+        begin = active if active is not None else status.started
+        elapsed = None if begin is None or queued else max(0.0, end - begin)
         total = status.expected_jobs
         eta: float | None = None
         if status.state == "running" and elapsed and total is not None:
@@ -203,6 +349,7 @@ class ProgressDisplay:
         elif status.state != "running" and status.started is not None:
             eta = 0.0
         return {
+            "state": "queued" if queued else status.state,
             "done": status.finished,
             "running": on_slot,
             "queued": in_flight - on_slot,
@@ -213,7 +360,7 @@ class ProgressDisplay:
             "eta": eta,
         }
 
-    def search_line(self, status: SearchStatus, running: Sequence[tuple[Any, Any, float]]) -> str:
+    def search_line(self, status: SearchStatus, running: Running) -> str:
         """One plain line: ``[runner] grid sweep: running, 3/8 done, 2 running, ...``."""
         c = self.counts(status, running)
         total = "?" if c["total"] is None else f"{'~' if c['estimated'] else ''}{c['total']}"
@@ -226,12 +373,13 @@ class ProgressDisplay:
         if status.kind == "binary_search" and status.interval is not None:
             lo, hi = status.interval
             parts.append(f"round {status.rounds}, interval ({_fmt(lo)}, {_fmt(hi)})")
-        parts.append(f"elapsed {format_duration(c['elapsed'])}")
+        if c["elapsed"] is not None:
+            parts.append(f"elapsed {format_duration(c['elapsed'])}")
         if status.state == "running":
             parts.append(f"ETA {'~' if c['estimated'] else ''}{format_duration(c['eta'])}")
-        return f"[runner] {self.search_label(status)}: {status.state}, {', '.join(parts)}"
+        return f"[runner] {self.search_label(status)}: {c['state']}, {', '.join(parts)}"
 
-    def job_lines(self, running: Sequence[tuple[Any, Any, float]]) -> list[str]:
+    def job_lines(self, running: Running) -> list[str]:
         now = self.clock()
         lines = [
             f"[runner]   {self.job_label(job)} on device {device} for {format_duration(now - start)}"
@@ -241,13 +389,26 @@ class ProgressDisplay:
             lines.append(f"[runner]   ... and {len(running) - _MAX_JOB_ROWS} more running")
         return lines
 
-    def render(self) -> Any:
-        """The live form: a rich table of searches and one of running jobs."""
+    def _tail_of(self, job: Any) -> str | None:
+        """The last line ``job`` printed, when the tail reader has it (live form only)."""
+        if self._tails is None:
+            return None
+        try:
+            return self._tails.lines.get(job.get_out_file())
+        except Exception:  # a job without a log path shows no tail
+            return None
+
+    def render(self, width: int | None = None) -> Any:
+        """The live form: a rich table of searches and, below it, one of running jobs.
+
+        ``width`` (the terminal's columns) decides whether the jobs' last output lines fit.
+        """
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
         running = self._running_jobs()
+        self.observe(running)
         searches = Table(title="runner", title_justify="left", expand=False)
         # Short headers: the table should fit an 80-column terminal.
         for column in ("search", "state", "done", "run", "queue", "fail", "total"):
@@ -268,7 +429,7 @@ class ProgressDisplay:
                 interval = f"({_fmt(lo)}, {_fmt(hi)}) r{status.rounds}"
             cells: list[Any] = [
                 Text(self.search_label(status)),
-                status.state,
+                c["state"],
                 str(c["done"]),
                 str(c["running"]),
                 str(c["queued"]),
@@ -277,18 +438,24 @@ class ProgressDisplay:
             ]
             if bisecting:
                 cells.append(interval)
-            cells.append(format_duration(c["elapsed"]))
+            cells.append("" if c["elapsed"] is None else format_duration(c["elapsed"]))
             cells.append(f"{tilde}{format_duration(c['eta'])}" if status.state == "running" else "")
             searches.add_row(*cells)
         if not running:
             return searches
-        jobs = Table(expand=False, show_edge=False)
-        jobs.add_column("running job")
-        jobs.add_column("device", justify="right")
-        jobs.add_column("run time", justify="right")
+        tails = self._tails is not None and (width is None or width >= _TAIL_MIN_WIDTH)
+        jobs = Table(expand=False)
+        jobs.add_column("running job", no_wrap=True, overflow="ellipsis")
+        jobs.add_column("device", justify="right", no_wrap=True)
+        jobs.add_column("run time", justify="right", no_wrap=True)
+        if tails:
+            jobs.add_column("last output", no_wrap=True, overflow="ellipsis", ratio=1)
         now = self.clock()
         for job, device, start in running[:_MAX_JOB_ROWS]:
-            jobs.add_row(Text(self.job_label(job)), str(device), format_duration(now - start))
+            row: list[Any] = [Text(self.job_label(job)), str(device), format_duration(now - start)]
+            if tails:
+                row.append(Text(self._tail_of(job) or "", style="dim"))
+            jobs.add_row(*row)
         if len(running) > _MAX_JOB_ROWS:
             jobs.add_row(f"... and {len(running) - _MAX_JOB_ROWS} more", "", "")
         return Group(searches, jobs)
@@ -320,6 +487,7 @@ class ProgressDisplay:
 
     def _tick_plain(self, final: bool) -> None:
         running = self._running_jobs()
+        self.observe(running)
         now = self.clock()
         periodic = self._last_periodic is None or now - self._last_periodic >= self.interval
         lines: list[str] = []
@@ -341,19 +509,58 @@ class ProgressDisplay:
             from rich.console import Console
             from rich.live import Live
 
-            console = Console(file=self.stream, emoji=False, highlight=False)
-            self._live = Live(self.render(), console=console, refresh_per_second=2, transient=False)
-            self._live.start()
+            from runner._live_terminal import LogsAbove, TailReader
+
+            console = self._console or Console(file=self.stream, emoji=False, highlight=False)
+            self._tails = TailReader() if self.scheduler is not None else None
+            self._live = Live(
+                self.render(console.width),
+                console=console,
+                # Redrawn by the ticks (and by rich after each line printed above it),
+                # not by a thread of its own: one writer at a time, in step with the data.
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=True,
+                redirect_stderr=True,
+            )
+            self._live.start(refresh=True)
+            # After start: Live has redirected sys.stderr; this moves the handlers that
+            # captured the terminal before (logging.basicConfig's) above the table too.
+            self._logs_above = LogsAbove(console)
+            self._logs_above.divert()
         else:
-            self._live.update(self.render(), refresh=final)
+            self._live.update(self.render(self._live.console.width), refresh=True)
+        if self._tails is not None and not final:
+            self._tails.want(job.get_out_file() for job, _, _ in self._running_jobs())
 
     def _stop_live(self) -> None:
         live, self._live = self._live, None
-        if live is not None:
-            try:
-                live.stop()
-            except Exception:  # the terminal went away: nothing more to show
-                pass
+        above, self._logs_above = self._logs_above, None
+        if self._tails is not None:
+            self._tails.stop()
+        try:
+            if above is not None:
+                above.restore()
+        finally:
+            if live is not None:
+                try:
+                    live.stop()
+                except Exception:  # the terminal went away: nothing more to show
+                    pass
+
+    def end_lines(self) -> list[str]:
+        """The end message of every search that ran (see :func:`end_message`)."""
+        lines: list[str] = []
+        for status in self.statuses:
+            if status.started is None:
+                continue
+            first = getattr(status, "first_failure", None)
+            lines += end_message(
+                self.search_label(status),
+                status.base_dir,
+                Failure.of(first) if first is not None else None,
+            )
+        return lines
 
     async def run(self) -> None:
         """Tick every :data:`TICK_S` seconds until cancelled."""
@@ -362,12 +569,26 @@ class ProgressDisplay:
             await asyncio.sleep(TICK_S)
 
     def close(self) -> None:
-        """Show the final state once and release the terminal. Idempotent."""
+        """Show the final state once, release the terminal, then say where the results are.
+
+        Idempotent.
+        """
         if self._closed:
             return
         self._closed = True
         self.tick(final=True)
+        console = self._live.console if self._live is not None else None
         self._stop_live()
+        if not self.end_message or self._broken:
+            return
+        lines = self.end_lines()
+        if not lines:
+            return
+        if console is not None:
+            for line in lines:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self._write([f"[runner] {line}" for line in lines])
 
 
 async def watch(

@@ -1,20 +1,9 @@
-"""Reading sweeps back from disk: status rows, readable results, and plots.
+"""Reading sweeps back from disk: status rows (a grid's mean +- std per point) and
+readable results; plots are in :mod:`runner.plots` (their names import from here too).
 
 Everything here reads ``job.json`` and ``summary.json`` only, never ``result.pkl``
 or a results pickle, except :func:`load_results_file` on a ``.pkl`` the user
 names (which unpickles, and so runs code: trusted files only).
-
-Plots (matplotlib, the ``plot`` extra; imported inside the functions, drawn on
-an Agg canvas without pyplot's global state):
-
-* a binary search's trace: the value tested (y) per round (x), successes as green
-  circles, failures as red crosses, the final interval as a shaded band;
-* a grid search's job results, a numeric ``metric`` (the result itself, a key of a
-  dict result, or an expression over ``result``) averaged per point of the plotted
-  props over every other swept prop (seeds, typically): lines with each job's
-  value as a dot for one prop, a heatmap for two. By default the plotted props
-  are the swept props with more than one value, ``seed`` left out (averaged
-  over) when another one remains.
 
 Example:
     >>> rows = job_rows("/nonexistent")
@@ -25,37 +14,31 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import os
 import socket
-import statistics
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from runner.errors import MissingDependencyError, ReportError
+from runner._sweep_tokens import sort_key
+from runner.errors import ReportError
+from runner.grid_points import PointTable, point_stats
 from runner.job_folder import JOB_JSON
 from runner.search_results import SUMMARY_FILE
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = [
-    "GridData",
     "JobRow",
     "ReportError",
+    "grid_points",
+    "jobs_of",
     "SearchRow",
-    "grid_data",
     "job_rows",
     "load_results_file",
-    "plot_binary_trace",
-    "plot_grid",
-    "plot_search",
     "search_rows",
+    "label_grid_aggregate",
     "to_jsonable",
-    "write_plots",
 ]
 
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
@@ -123,9 +106,31 @@ class JobRow:
     host: str | None
     pid: int | None
     start_time: float | None
+    #: What the job returned, as job.json summarises it (ok jobs only).
+    result: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a result: error, crash, timeout, cancelled, or its driver lost."""
+        return self.status not in ("ok", "running")
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """Folder by folder, then by the point's values as numbers (4 before 16)."""
+        values = tuple(sort_key(v) for v in (self.point or {}).values())
+        return (os.path.dirname(self.folder), values, _natural(os.path.basename(self.folder)))
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """``w=4`` before ``w=16``: digit runs compare as numbers."""
+    import re
+
+    return tuple(
+        (0, float(part)) if i % 2 else (1, part)
+        for i, part in enumerate(re.split(r"(\d+(?:\.\d+)?)", text))
+    )
 
 
 def _short(value: Any, width: int = 80) -> str:
@@ -161,11 +166,13 @@ def _job_row(path: str, record: dict[str, Any], now: float) -> JobRow:
         host=host,
         pid=pid if isinstance(pid, int) else None,
         start_time=start if isinstance(start, (int, float)) else None,
+        result=record.get("result_summary") if status == "ok" else None,
     )
 
 
 def job_rows(root: str) -> list[JobRow]:
-    """Every job folder under ``root`` (a folder holding ``job.json``), read without unpickling.
+    """Every job folder under ``root`` (a folder holding ``job.json``), read without unpickling,
+    sorted by folder and then by point values as numbers.
 
     A job.json that says "running" whose process no longer exists on this host is
     reported as "lost".
@@ -182,6 +189,7 @@ def job_rows(root: str) -> list[JobRow]:
         record = _read_json(path)
         if record is not None:
             rows.append(_job_row(path, record, now))
+    rows.sort(key=JobRow.sort_key)
     return rows
 
 
@@ -193,33 +201,114 @@ class SearchRow:
     kind: str
     status: str
     jobs: str
+    #: Run time from its first job's start: a search that waited for slots behind
+    #: another does not count the wait (None while it waits).
     duration: float | None
     detail: str
     summary: dict[str, Any]
+    #: Seconds left at this run's rate (running searches only).
+    eta: float | None = None
+    #: A grid's results per point (None for other kinds, or no numeric result yet).
+    points: PointTable | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        del data["summary"]
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("summary", "points")
+        }
+        if self.points is not None:
+            data["points"] = {
+                "metric": self.points.metric,
+                "over": self.points.over,
+                "direction": self.points.direction,
+                "points": [dataclasses.asdict(p) for p in self.points.points],
+            }
         return data
 
 
-def _search_row(path: str, summary: dict[str, Any], jobs: Sequence[JobRow]) -> SearchRow:
+def jobs_of(base_dir: str, jobs: Sequence[JobRow]) -> list[JobRow]:
+    """The jobs whose folders lie under the search folder ``base_dir``."""
+    prefix = base_dir.rstrip(os.sep) + os.sep
+    return [j for j in jobs if j.folder.startswith(prefix)]
+
+
+def _timing(
+    summary: dict[str, Any], status: str, inside: Sequence[JobRow], total: Any, now: float
+) -> tuple[str, float | None, float | None]:
+    """(status, run time, ETA) of a search, timed from its first job of this run."""
+    started = summary.get("started")
+    started = started if isinstance(started, (int, float)) else None
+    # Jobs reused from an earlier run keep that run's start time: leave them out.
+    this_run = [
+        j
+        for j in inside
+        if j.start_time is not None and (started is None or j.start_time >= started - 1)
+    ]
+    first = min((j.start_time for j in this_run if j.start_time is not None), default=None)
+    total_time = summary.get("total_time")
+    if status != "running":
+        if first is not None and isinstance(total_time, (int, float)) and started is not None:
+            return status, max(0.0, started + total_time - first), None
+        return status, total_time if isinstance(total_time, (int, float)) else None, None
+    if first is None:
+        return "queued", None, None
+    elapsed = max(0.0, now - first)
+    ran = sum(j.status != "running" for j in this_run)
+    done = sum(j.status not in ("running", "lost") for j in inside)
+    eta = None
+    if ran and isinstance(total, int) and elapsed > 0:
+        eta = max(0, total - done) / (ran / elapsed)
+    return status, elapsed, eta
+
+
+def grid_points(
+    base_dir: str,
+    jobs: Sequence[JobRow],
+    *,
+    metric: str | None = None,
+    direction: Literal["max", "min"] = "max",
+) -> PointTable | None:
+    """The mean +- std per point of the grid at ``base_dir``, over its seeds, from its job rows.
+
+    None when no job has a numeric result yet. Raises :class:`ReportError` for an
+    explicit ``metric`` that is not in the results.
+    """
+    inside = jobs_of(base_dir, jobs)
+    ok = [(j.point or {}, j.result) for j in inside if j.status == "ok"]
+    failed = [j.point or {} for j in inside if j.failed]
+    if not ok:
+        return None
+    try:
+        return point_stats(ok, metric=metric, direction=direction, failed=failed)
+    except ReportError:
+        if metric is not None:
+            raise
+        return None  # results that are not numbers: the job table says what they are
+
+
+def _search_row(
+    path: str,
+    summary: dict[str, Any],
+    jobs: Sequence[JobRow],
+    *,
+    metric: str | None = None,
+    direction: Literal["max", "min"] = "max",
+) -> SearchRow:
     base_dir = os.path.dirname(path)
     kind = str(summary.get("kind") or "?")
     status = str(summary.get("status") or "?")
-    inside = [j for j in jobs if j.folder.startswith(base_dir + os.sep)]
+    inside = jobs_of(base_dir, jobs)
     done = sum(j.status not in ("running", "lost") for j in inside)
-    failed = sum(j.status not in ("ok", "running") for j in inside)
+    failed = sum(j.failed for j in inside)
     if status == "running" and any(j.status == "lost" for j in inside):
         status = "lost"  # its jobs outlived it: the driver is gone
-    duration = summary.get("total_time")
-    started = summary.get("started")
-    if duration is None and status == "running" and isinstance(started, (int, float)):
-        duration = time.time() - started
     total = summary.get("num_jobs")
+    status, duration, eta = _timing(summary, status, inside, total, time.time())
     jobs_text = f"{done}/{total if total is not None else len(inside)}" + (
         f" ({failed} failed)" if failed else ""
     )
+    points = None
     if kind == "binary_search":
         achieved, failed_at = summary.get("achieved"), summary.get("failed")
         prop = summary.get("prop")
@@ -229,17 +318,33 @@ def _search_row(path: str, summary: dict[str, Any], jobs: Sequence[JobRow]) -> S
             f"interval {summary.get('interval')}, {summary.get('rounds')} round(s)"
         )
     else:
-        detail = f"sweep {_short(summary.get('sweep_props'), 60)}"
+        points = grid_points(base_dir, jobs, metric=metric, direction=direction)
+        best = points.best if points is not None else None
+        if best is not None and points is not None:
+            over = f" over {', '.join(points.over)}" if points.over else ""
+            detail = (
+                f"best {best.label}: {points.metric} {best.text()} (n={best.n}{over}); "
+                f"{len(points.points)} point(s)"
+            )
+        else:
+            detail = f"sweep {_short(summary.get('sweep_props'), 60)}"
     if summary.get("error"):
         detail += f"; error: {_short(summary['error'], 60)}"
-    return SearchRow(base_dir, kind, status, jobs_text, duration, detail, summary)
+    return SearchRow(base_dir, kind, status, jobs_text, duration, detail, summary, eta, points)
 
 
-def search_rows(root: str, jobs: Sequence[JobRow] | None = None) -> list[SearchRow]:
-    """Every search under ``root`` (a folder holding ``summary.json``).
+def search_rows(
+    root: str,
+    jobs: Sequence[JobRow] | None = None,
+    *,
+    metric: str | None = None,
+    direction: Literal["max", "min"] = "max",
+) -> list[SearchRow]:
+    """Every search under ``root`` (a folder holding ``summary.json``), with a grid's
+    mean +- std per point (``metric``, best by ``direction``) when its results are numbers.
 
     Raises:
-        ReportError: ``root`` is not a folder.
+        ReportError: ``root`` is not a folder, or ``metric`` is not in a grid's results.
 
     Example:
         >>> [(row.kind, row.status, row.jobs) for row in search_rows("runs")]  # doctest: +SKIP
@@ -251,7 +356,8 @@ def search_rows(root: str, jobs: Sequence[JobRow] | None = None) -> list[SearchR
     for path in _walk(root, SUMMARY_FILE):
         summary = _read_json(path)
         if summary is not None:
-            rows.append(_search_row(path, summary, jobs))
+            rows.append(_search_row(path, summary, jobs, metric=metric, direction=direction))
+    rows.sort(key=lambda row: _natural(row.base_dir))
     return rows
 
 
@@ -293,6 +399,42 @@ def load_results_file(path: str) -> Any:
                 "PYTHONPATH, or read the summary.json beside it (no code needed)"
             )
         raise ReportError(f"cannot unpickle {path!r}: {type(exc).__name__}: {exc}{hint}") from exc
+
+
+def label_grid_aggregate(data: Any) -> Any:
+    """A grid's aggregate labelled with its points, when it is a list of one value per job.
+
+    The default grid ``agg_results`` returns what each job returned, in job order: a
+    bare list of numbers says nothing about which point gave which. Works on a grid's
+    ``summary.json`` (``aggregated`` beside ``jobs``) and on its results pickle as
+    :func:`to_jsonable` gives it (``results`` beside ``points``). Anything else is
+    returned as it is.
+
+    Example:
+        >>> label_grid_aggregate({"kind": "grid_search", "aggregated": [0.5, 0.7],
+        ...     "jobs": [{"point": {"lr": 0.1}}, {"point": {"lr": 0.2}}]})["aggregated"]
+        {'lr=0.1': 0.5, 'lr=0.2': 0.7}
+    """
+    from runner.progress import point_label
+
+    if not isinstance(data, dict):
+        return data
+    if isinstance(data.get("aggregated"), list) and isinstance(data.get("jobs"), list):
+        key, points = (
+            "aggregated",
+            [j.get("point") if isinstance(j, dict) else None for j in data["jobs"]],
+        )
+    elif isinstance(data.get("results"), list) and isinstance(data.get("points"), list):
+        key, points = "results", data["points"]
+    else:
+        return data
+    values = data[key]
+    if all(isinstance(v, dict) and "point" in v for v in values):
+        return data  # job results: each already says its point
+    labels = [point_label(p) for p in points]
+    if len(values) != len(labels) or not all(labels) or len(set(labels)) != len(labels):
+        return data
+    return {**data, key: dict(zip(labels, values, strict=True))}
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -340,368 +482,16 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
 
 # -- plots ------------------------------------------------------------------------------
 
-
-def _matplotlib() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "runner plot needs matplotlib: pip install 'runner[plot]' "
-            '(or pip install -e ".[plot]" in a checkout)'
-        ) from exc
-    return matplotlib
+_PLOT_NAMES = frozenset(
+    {"GridData", "grid_data", "plot_binary_trace", "plot_grid", "plot_search", "write_plots"}
+)
 
 
-def _new_figure(width: float = 7.0, height: float = 4.5) -> Figure:
-    _matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def __getattr__(name: str) -> Any:
+    # The plots moved to runner.plots; their names still import from here, lazily, so
+    # that importing this module does not import the plotting code (nor it this one twice).
+    if name in _PLOT_NAMES:
+        import runner.plots
 
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)  # attaches itself; no pyplot, no global figure registry
-    return figure
-
-
-def plot_binary_trace(summary: dict[str, Any]) -> Figure:
-    """The trace of a binary search from its ``summary.json``: tested values per round.
-
-    Successes are the green ``"success"`` scatter, failures the red ``"failure"``
-    one, inconclusive values the grey ``"inconclusive"`` one; the final interval is
-    a shaded band.
-
-    Example:
-        >>> fig = plot_binary_trace({"prop": "w", "range": [0, 8], "interval": [3, 4],
-        ...     "points": [{"value": 4, "round": 1, "success": True},
-        ...                {"value": 2, "round": 2, "success": False}]})
-        >>> [c.get_label() for c in fig.axes[0].collections]
-        ['success', 'failure']
-    """
-    points = [p for p in summary.get("points") or [] if isinstance(p, dict)]
-    prop = summary.get("prop", "value")
-    figure = _new_figure()
-    ax = figure.add_subplot()
-    points = [p for p in points if _is_number(p.get("value")) and isinstance(p.get("round"), int)]
-    for label, success, marker, color in (
-        ("success", True, "o", "tab:green"),
-        ("failure", False, "x", "tab:red"),
-        ("inconclusive", None, "s", "tab:gray"),
-    ):
-        chosen = [p for p in points if p.get("success") is success]
-        if chosen:
-            rounds_of: list[float] = [float(p["round"]) for p in chosen]
-            values: list[float] = [float(p["value"]) for p in chosen]
-            ax.scatter(rounds_of, values, label=label, s=50, zorder=3, marker=marker, color=color)
-    interval = summary.get("interval")
-    if isinstance(interval, list) and len(interval) == 2:
-        lo, hi = interval
-        ax.axhspan(lo, hi, color="tab:blue", alpha=0.15, label=f"final interval ({lo}, {hi})")
-    search_range = summary.get("range")
-    if isinstance(search_range, list) and len(search_range) == 2:
-        for bound in search_range:
-            ax.axhline(bound, color="black", linestyle=":", linewidth=0.8)
-    if summary.get("scale") == "log":
-        ax.set_yscale("log")
-    achieved = summary.get("achieved")
-    title = f"binary search over {prop}"
-    if achieved:
-        title += f": achieved {prop}={achieved.get('value')}"
-    ax.set_title(title)
-    ax.set_xlabel("round")
-    ax.set_ylabel(str(prop))
-    rounds: list[int] = sorted({int(p["round"]) for p in points})
-    if rounds:
-        ax.set_xticks(rounds)
-    ax.legend(loc="best", fontsize="small")
-    figure.tight_layout()
-    return figure
-
-
-@dataclasses.dataclass
-class GridData:
-    """A grid's numeric job results, averaged per point of the plotted ``props``."""
-
-    props: list[str]
-    #: The values of each plotted prop, in sweep order.
-    axes: list[list[Any]]
-    #: The mean metric at each combination (NaN where no job succeeded); 1 or 2 dimensions.
-    means: list[Any]
-    #: Every successful job: (values of the plotted props, metric value).
-    samples: list[tuple[tuple[Any, ...], float]]
-    metric: str
-    #: The swept props not plotted: each point's value is the mean over them.
-    averaged_over: list[str] = dataclasses.field(default_factory=list)
-
-
-def _metric_getter(metric: str | None, results: Sequence[Any]) -> tuple[str, Any]:
-    from runner._expr import ExpressionError, compile_expression
-
-    if metric is None:
-        if results and all(_is_number(r) for r in results):
-            return "result", lambda r: r
-        keys = [
-            k
-            for k in (results[0] if results and isinstance(results[0], dict) else {})
-            if all(isinstance(r, dict) and _is_number(r.get(k)) for r in results)
-        ]
-        if not keys:
-            raise ReportError(
-                f"the job results (e.g. {results[0] if results else None!r:.80}) are not "
-                "numbers; pass --metric KEY or --metric 'EXPRESSION over result'"
-            )
-        metric = keys[0]
-    if metric.isidentifier() and metric != "result":
-        key = metric
-        if results and all(isinstance(r, dict) for r in results):
-            known = sorted({k for r in results for k in r})
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (keys: {', '.join(known)})"
-                raise ReportError(f"--metric {key!r} is not a key of the job results{hint}")
-        return metric, lambda r: r.get(key) if isinstance(r, dict) else None
-    try:
-        expr = compile_expression(metric)
-    except ExpressionError as exc:
-        raise ReportError(f"--metric: {exc}") from None
-
-    def value(r: Any) -> Any:
-        try:
-            return expr.evaluate({"result": r})
-        except ExpressionError:
-            return None
-
-    return metric, value
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
-def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, Any]]:
-    """``(point, result)`` of the grid's successful jobs: from summary.json once done,
-    from the job.json files under ``base_dir`` while it runs."""
-    jobs = summary.get("jobs")
-    if isinstance(jobs, list):
-        return [
-            {"point": j.get("point") or {}, "result": j.get("result")}
-            for j in jobs
-            if isinstance(j, dict) and j.get("success")
-        ]
-    if base_dir is None:
-        return []
-    found = []
-    for path in _walk(base_dir, JOB_JSON):
-        record = _read_json(path)
-        if record and record.get("status") == "ok" and isinstance(record.get("point"), dict):
-            found.append({"point": record["point"], "result": record.get("result_summary")})
-    return found
-
-
-def _sweep_props(summary: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The grid's swept values from summary.json, else (a summary from before the search
-    wrote them, or none) taken from the job points."""
-    sweep = summary.get("sweep_props")
-    if isinstance(sweep, dict) and sweep and all(isinstance(v, list) for v in sweep.values()):
-        return {str(k): v for k, v in sweep.items()}
-    derived: dict[str, list[Any]] = {}
-    for job in jobs:
-        for key, value in job["point"].items():
-            values = derived.setdefault(key, [])
-            if value not in values:
-                values.append(value)
-    return derived
-
-
-def grid_data(
-    summary: dict[str, Any],
-    *,
-    metric: str | None = None,
-    props: Sequence[str] | None = None,
-    base_dir: str | None = None,
-) -> GridData:
-    """The numbers a grid plot shows (see the module docstring for the choices).
-
-    Raises:
-        ReportError: An unknown prop or metric, or no numeric result to plot.
-
-    Example:
-        >>> summary = {"sweep_props": {"lr": [0.1, 0.2], "seed": [1, 2]}, "jobs": [
-        ...     {"point": {"lr": lr, "seed": s}, "result": lr * s, "success": True}
-        ...     for lr in (0.1, 0.2) for s in (1, 2)]}
-        >>> d = grid_data(summary)
-        >>> d.props, [round(m, 3) for m in d.means]
-        (['lr'], [0.15, 0.3])
-    """
-    jobs = _grid_jobs(summary, base_dir)
-    sweep = _sweep_props(summary, jobs)
-    varying = [k for k, v in sweep.items() if isinstance(v, list) and len(v) > 1]
-    if props:
-        for prop in props:
-            if prop not in sweep:
-                close = difflib.get_close_matches(prop, list(sweep), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ReportError(
-                    f"{prop!r} is not a swept prop (swept: {', '.join(sweep) or 'none'}){hint}"
-                )
-        chosen = list(props)
-    else:
-        chosen = [k for k in varying if k != "seed"] or varying
-    chosen = chosen[:2]
-    if not chosen:
-        raise ReportError("the grid sweeps no prop with more than one value: nothing to plot")
-    results = [j["result"] for j in jobs]
-    if not results:
-        raise ReportError("no job of this grid has succeeded yet: nothing to plot")
-    name, get = _metric_getter(metric, results)
-    axes = [list(sweep[p]) for p in chosen]
-    samples: list[tuple[tuple[Any, ...], float]] = []
-    for job in jobs:
-        value = get(job["result"])
-        key = tuple(job["point"].get(p) for p in chosen)
-        if _is_number(value) and all(k in axis for k, axis in zip(key, axes, strict=True)):
-            samples.append((key, float(value)))
-    if not samples:
-        raise ReportError(f"no job result has a numeric {name!r}: nothing to plot")
-
-    def mean_at(key: tuple[Any, ...]) -> float:
-        values = [v for k, v in samples if k == key]
-        return statistics.fmean(values) if values else math.nan
-
-    if len(chosen) == 1:
-        means: list[Any] = [mean_at((x,)) for x in axes[0]]
-    else:
-        means = [[mean_at((x, y)) for x in axes[0]] for y in axes[1]]
-    others = [k for k in sweep if k not in chosen and len(sweep[k]) > 1]
-    return GridData(chosen, axes, means, samples, name, others)
-
-
-def _numeric_axis(values: Sequence[Any]) -> bool:
-    return all(_is_number(v) for v in values)
-
-
-def plot_grid(data: GridData) -> Figure:
-    """Lines (one prop) or a heatmap (two props) of :func:`grid_data`'s means.
-
-    One prop: the ``"mean"`` line over the prop's values (positions ``0..n-1`` when
-    they are not numbers) and each job as a dot (the ``"jobs"`` scatter). Two props:
-    ``axes[0].images[0]`` holds the means, rows the second prop, columns the first.
-
-    Example:
-        >>> data = GridData(["lr"], [[0.1, 0.2]], [1.0, 2.0], [((0.1,), 1.0), ((0.2,), 2.0)], "acc")
-        >>> [float(y) for y in plot_grid(data).axes[0].get_lines()[0].get_ydata()]
-        [1.0, 2.0]
-    """
-    figure = _new_figure()
-    ax = figure.add_subplot()
-    if len(data.props) == 1:
-        xs = data.axes[0]
-        numeric = _numeric_axis(xs)
-        positions = list(xs) if numeric else list(range(len(xs)))
-        where = {x: pos for x, pos in zip(xs, positions, strict=True)}
-        ax.plot(positions, data.means, marker="o", label="mean", color="tab:blue")
-        ax.scatter(
-            [where[k[0]] for k, _ in data.samples],
-            [v for _, v in data.samples],
-            label="jobs",
-            color="tab:blue",
-            alpha=0.35,
-            s=18,
-        )
-        if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:
-            ax.set_xscale("log")
-        if not numeric:
-            ax.set_xticks(positions, [str(x) for x in xs])
-        ax.set_xlabel(data.props[0])
-        ax.set_ylabel(data.metric)
-        ax.legend(loc="best", fontsize="small")
-    else:
-        image = ax.imshow(data.means, aspect="auto", origin="lower", cmap="viridis")
-        ax.set_xticks(range(len(data.axes[0])), [str(x) for x in data.axes[0]])
-        ax.set_yticks(range(len(data.axes[1])), [str(y) for y in data.axes[1]])
-        ax.set_xlabel(data.props[0])
-        ax.set_ylabel(data.props[1])
-        figure.colorbar(image, ax=ax, label=data.metric)
-        finite = [v for line in data.means for v in line if not math.isnan(v)]
-        middle = (min(finite) + max(finite)) / 2 if finite else 0.0
-        for row, line in enumerate(data.means):
-            for col, value in enumerate(line):
-                if not math.isnan(value):
-                    color = "white" if value < middle else "black"  # readable on viridis
-                    ax.text(col, row, f"{value:.3g}", ha="center", va="center", color=color)
-    title = f"grid: {data.metric}"
-    if data.averaged_over:
-        title += f" (mean over {', '.join(data.averaged_over)})"
-    ax.set_title(title)
-    figure.tight_layout()
-    return figure
-
-
-def plot_search(
-    summary: dict[str, Any],
-    *,
-    metric: str | None = None,
-    props: Sequence[str] | None = None,
-    base_dir: str | None = None,
-) -> Figure:
-    """The plot of one search's ``summary.json``: a trace (binary) or lines/heatmap (grid).
-
-    Example:
-        >>> # plot_search(json.load(open("runs/sweep/summary.json"))).savefig("sweep.png")
-    """
-    kind = summary.get("kind")
-    if kind == "binary_search":
-        return plot_binary_trace(summary)
-    if kind == "grid_search":
-        return plot_grid(grid_data(summary, metric=metric, props=props, base_dir=base_dir))
-    raise ReportError(f"cannot plot a search of kind {kind!r}")
-
-
-def write_plots(
-    root: str,
-    *,
-    out: str | None = None,
-    metric: str | None = None,
-    props: Sequence[str] | None = None,
-) -> list[str]:
-    """Write a PNG per search found under ``root`` (or for one ``summary.json``); return the paths.
-
-    Each goes to ``<out>/<search folder name>_<kind>.png``, or into the search's own
-    folder as ``<kind>.png`` when ``out`` is None.
-
-    Raises:
-        ReportError: No search under ``root``, or one can't be plotted.
-        MissingDependencyError: matplotlib is not installed.
-
-    Example:
-        >>> # write_plots("runs/sweep", out="plots")  # -> ['plots/sweep_grid_search.png']
-    """
-    _matplotlib()
-    if os.path.isfile(root):
-        summaries = [os.path.abspath(root)]
-    else:
-        summaries = list(_walk(_check_dir(root), SUMMARY_FILE))
-    if not summaries:
-        raise ReportError(f"no summary.json under {root!r}: is it a sweep's base_dir?")
-    written: list[str] = []
-    for path in summaries:
-        summary = _read_json(path)
-        if summary is None:
-            continue
-        base_dir = os.path.dirname(path)
-        kind = str(summary.get("kind") or "search")
-        figure = plot_search(summary, metric=metric, props=props, base_dir=base_dir)
-        if out is None:
-            target = os.path.join(base_dir, f"{kind}.png")
-        else:
-            os.makedirs(out, exist_ok=True)
-            target = os.path.join(out, f"{os.path.basename(base_dir)}_{kind}.png")
-            n = 1
-            while target in written:
-                n += 1
-                target = os.path.join(out, f"{os.path.basename(base_dir)}_{kind}-{n}.png")
-        figure.savefig(target)
-        written.append(target)
-    return written
+        return getattr(runner.plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

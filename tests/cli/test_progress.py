@@ -100,6 +100,10 @@ def test_plain_lines_counts_eta_and_rate() -> None:
     display.close()  # idempotent
     assert out.getvalue() == (
         "[runner] grid lr: done, 10/10 done, 0 running, 0 queued, 1 failed, elapsed 35.0s\n"
+        # Then, once: where the results are and how to look at them.
+        "[runner] grid lr: results in /runs/lr\n"
+        "[runner]   runner status /runs/lr   (a table per search; a grid's mean +- std per point)\n"
+        "[runner]   runner plot /runs/lr     (PNG plots)\n"
     )
 
 
@@ -224,9 +228,15 @@ def test_grid_search_prints_plain_lines_when_stdout_is_not_a_terminal(
     captured = capsys.readouterr()
     assert captured.out == ""  # plain lines go to stderr, stdout stays the program's
     lines = [line for line in captured.err.splitlines() if line.startswith("[runner]")]
-    assert lines[-1].startswith(
+    assert lines[-4].startswith(
         "[runner] grid plain: done, 3/3 done, 0 running, 0 queued, 0 failed"
     )
+    assert lines[-3] == f"[runner] grid plain: results in {tmp_path / 'plain'}"
+    assert lines[-2:] == [
+        f"[runner]   runner status {tmp_path / 'plain'}   (a table per search; "
+        "a grid's mean +- std per point)",
+        f"[runner]   runner plot {tmp_path / 'plain'}     (PNG plots)",
+    ]
 
     again = build_grid_search(script, ["seed=[1]"], base_dir=str(tmp_path / "quiet"))
     run_grid_searches([again], 2, 2, progress=False)
@@ -249,7 +259,11 @@ def test_binary_search_progress_reports_its_rounds(
     )
     [outcome] = run_binary_searches([search], 4, 1, progress=True)
     assert outcome.achieved_results[0] == 42
-    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[runner] bisect")]
+    lines = [
+        ln
+        for ln in capsys.readouterr().err.splitlines()
+        if ln.startswith("[runner] bisect") and "results in" not in ln
+    ]
     # The display samples the counters twice a second: a search this quick may be
     # seen only once it has finished, so the first line is "running" or "done".
     assert lines[0].startswith(("[runner] bisect bis: running", "[runner] bisect bis: done"))

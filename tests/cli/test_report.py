@@ -14,15 +14,8 @@ import numpy as np
 import pytest
 
 from runner.errors import MissingDependencyError
-from runner.report import (
-    ReportError,
-    grid_data,
-    job_rows,
-    plot_binary_trace,
-    plot_grid,
-    to_jsonable,
-    write_plots,
-)
+from runner.plots import grid_data, plot_binary_trace, plot_grid, write_plots
+from runner.report import ReportError, job_rows, to_jsonable
 from runner.scheduler import GPUJobResult
 
 

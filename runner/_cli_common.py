@@ -1,0 +1,65 @@
+"""What the ``runner`` command's modules share: the usage error and the table printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+__all__ = ["UsageError", "console", "duration", "print_json", "rel", "table"]
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing: exit 2 with the message, no traceback."""
+
+
+def console(file: IO[str] | None = None) -> Any:
+    """A rich console on ``file`` (stdout); 160 columns when it is a pipe or a log file."""
+    from rich.console import Console
+
+    stream = file if file is not None else sys.stdout
+    width = None
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        width = 160  # a log file or a pipe: wide rows beat wrapped ones
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    right: Sequence[str] = (),
+) -> Any:
+    """A rich table of plain text cells (``right``: the columns aligned right)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = Table(title=Text(title) if title else None, title_justify="left")
+    for column in columns:
+        shown.add_column(column, overflow="fold", justify="right" if column in right else "left")
+    for row in rows:
+        # Text, not markup: a folder called [red] must print as written.
+        shown.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+    return shown
+
+
+def duration(seconds: float | None) -> str:
+    from runner.progress import format_duration
+
+    return "" if seconds is None else format_duration(seconds)
+
+
+def rel(path: str, root: str) -> str:
+    """``path`` relative to ``root`` when it lies inside it."""
+    try:
+        relative = os.path.relpath(path, root)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=repr) + "\n")

@@ -1,0 +1,363 @@
+"""Plots of sweeps, read from their ``summary.json`` (and job.json files while a grid runs).
+
+Matplotlib (the ``plot`` extra) is imported inside the functions, and figures are
+drawn on an Agg canvas without pyplot's global state:
+
+* a binary search's trace: the value tested (y) per round (x), successes as green
+  circles, failures as red crosses, the final interval as a shaded band;
+* a grid search's job results, a numeric ``metric`` (the result itself, a key of a
+  dict result, or an expression over ``result``) averaged per point of the plotted
+  props over every other swept prop (seeds, typically): lines with each job's
+  value as a dot for one prop, a heatmap for two. By default the plotted props
+  are the swept props with more than one value, ``seed`` left out (averaged
+  over) when another one remains.
+
+Example:
+    >>> # write_plots("runs/sweep", out="plots")  # -> ['plots/sweep_grid_search.png']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import MissingDependencyError, ReportError
+from runner.grid_points import is_number, metric_getter
+from runner.job_folder import JOB_JSON
+from runner.report import _check_dir, _read_json, _walk
+from runner.search_results import SUMMARY_FILE
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "GridData",
+    "grid_data",
+    "plot_binary_trace",
+    "plot_grid",
+    "plot_search",
+    "write_plots",
+]
+
+
+def _matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "runner plot needs matplotlib: pip install 'runner[plot]' "
+            '(or pip install -e ".[plot]" in a checkout)'
+        ) from exc
+    return matplotlib
+
+
+def _new_figure(width: float = 7.0, height: float = 4.5) -> Figure:
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)  # attaches itself; no pyplot, no global figure registry
+    return figure
+
+
+def plot_binary_trace(summary: dict[str, Any]) -> Figure:
+    """The trace of a binary search from its ``summary.json``: tested values per round.
+
+    Successes are the green ``"success"`` scatter, failures the red ``"failure"``
+    one, inconclusive values the grey ``"inconclusive"`` one; the final interval is
+    a shaded band.
+
+    Example:
+        >>> fig = plot_binary_trace({"prop": "w", "range": [0, 8], "interval": [3, 4],
+        ...     "points": [{"value": 4, "round": 1, "success": True},
+        ...                {"value": 2, "round": 2, "success": False}]})
+        >>> [c.get_label() for c in fig.axes[0].collections]
+        ['success', 'failure']
+    """
+    points = [p for p in summary.get("points") or [] if isinstance(p, dict)]
+    prop = summary.get("prop", "value")
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    points = [p for p in points if is_number(p.get("value")) and isinstance(p.get("round"), int)]
+    for label, success, marker, color in (
+        ("success", True, "o", "tab:green"),
+        ("failure", False, "x", "tab:red"),
+        ("inconclusive", None, "s", "tab:gray"),
+    ):
+        chosen = [p for p in points if p.get("success") is success]
+        if chosen:
+            rounds_of: list[float] = [float(p["round"]) for p in chosen]
+            values: list[float] = [float(p["value"]) for p in chosen]
+            ax.scatter(rounds_of, values, label=label, s=50, zorder=3, marker=marker, color=color)
+    interval = summary.get("interval")
+    if isinstance(interval, list) and len(interval) == 2:
+        lo, hi = interval
+        ax.axhspan(lo, hi, color="tab:blue", alpha=0.15, label=f"final interval ({lo}, {hi})")
+    search_range = summary.get("range")
+    if isinstance(search_range, list) and len(search_range) == 2:
+        for bound in search_range:
+            ax.axhline(bound, color="black", linestyle=":", linewidth=0.8)
+    if summary.get("scale") == "log":
+        ax.set_yscale("log")
+    achieved = summary.get("achieved")
+    title = f"binary search over {prop}"
+    if achieved:
+        title += f": achieved {prop}={achieved.get('value')}"
+    ax.set_title(title)
+    ax.set_xlabel("round")
+    ax.set_ylabel(str(prop))
+    rounds: list[int] = sorted({int(p["round"]) for p in points})
+    if rounds:
+        ax.set_xticks(rounds)
+    ax.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+@dataclasses.dataclass
+class GridData:
+    """A grid's numeric job results, averaged per point of the plotted ``props``."""
+
+    props: list[str]
+    #: The values of each plotted prop, in sweep order.
+    axes: list[list[Any]]
+    #: The mean metric at each combination (NaN where no job succeeded); 1 or 2 dimensions.
+    means: list[Any]
+    #: Every successful job: (values of the plotted props, metric value).
+    samples: list[tuple[tuple[Any, ...], float]]
+    metric: str
+    #: The swept props not plotted: each point's value is the mean over them.
+    averaged_over: list[str] = dataclasses.field(default_factory=list)
+
+
+def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, Any]]:
+    """``(point, result)`` of the grid's successful jobs: from summary.json once done,
+    from the job.json files under ``base_dir`` while it runs."""
+    jobs = summary.get("jobs")
+    if isinstance(jobs, list):
+        return [
+            {"point": j.get("point") or {}, "result": j.get("result")}
+            for j in jobs
+            if isinstance(j, dict) and j.get("success")
+        ]
+    if base_dir is None:
+        return []
+    found = []
+    for path in _walk(base_dir, JOB_JSON):
+        record = _read_json(path)
+        if record and record.get("status") == "ok" and isinstance(record.get("point"), dict):
+            found.append({"point": record["point"], "result": record.get("result_summary")})
+    return found
+
+
+def _sweep_props(summary: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The grid's swept values from summary.json, else (a summary from before the search
+    wrote them, or none) taken from the job points."""
+    sweep = summary.get("sweep_props")
+    if isinstance(sweep, dict) and sweep and all(isinstance(v, list) for v in sweep.values()):
+        return {str(k): v for k, v in sweep.items()}
+    derived: dict[str, list[Any]] = {}
+    for job in jobs:
+        for key, value in job["point"].items():
+            values = derived.setdefault(key, [])
+            if value not in values:
+                values.append(value)
+    return derived
+
+
+def grid_data(
+    summary: dict[str, Any],
+    *,
+    metric: str | None = None,
+    props: Sequence[str] | None = None,
+    base_dir: str | None = None,
+) -> GridData:
+    """The numbers a grid plot shows (see the module docstring for the choices).
+
+    Raises:
+        ReportError: An unknown prop or metric, or no numeric result to plot.
+
+    Example:
+        >>> summary = {"sweep_props": {"lr": [0.1, 0.2], "seed": [1, 2]}, "jobs": [
+        ...     {"point": {"lr": lr, "seed": s}, "result": lr * s, "success": True}
+        ...     for lr in (0.1, 0.2) for s in (1, 2)]}
+        >>> d = grid_data(summary)
+        >>> d.props, [round(m, 3) for m in d.means]
+        (['lr'], [0.15, 0.3])
+    """
+    jobs = _grid_jobs(summary, base_dir)
+    sweep = _sweep_props(summary, jobs)
+    varying = [k for k, v in sweep.items() if isinstance(v, list) and len(v) > 1]
+    if props:
+        for prop in props:
+            if prop not in sweep:
+                close = difflib.get_close_matches(prop, list(sweep), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ReportError(
+                    f"{prop!r} is not a swept prop (swept: {', '.join(sweep) or 'none'}){hint}"
+                )
+        chosen = list(props)
+    else:
+        chosen = [k for k in varying if k != "seed"] or varying
+    chosen = chosen[:2]
+    if not chosen:
+        raise ReportError("the grid sweeps no prop with more than one value: nothing to plot")
+    results = [j["result"] for j in jobs]
+    if not results:
+        raise ReportError("no job of this grid has succeeded yet: nothing to plot")
+    name, get = metric_getter(metric, results)
+    axes = [list(sweep[p]) for p in chosen]
+    samples: list[tuple[tuple[Any, ...], float]] = []
+    for job in jobs:
+        value = get(job["result"])
+        key = tuple(job["point"].get(p) for p in chosen)
+        if is_number(value) and all(k in axis for k, axis in zip(key, axes, strict=True)):
+            samples.append((key, float(value)))
+    if not samples:
+        raise ReportError(f"no job result has a numeric {name!r}: nothing to plot")
+
+    def mean_at(key: tuple[Any, ...]) -> float:
+        values = [v for k, v in samples if k == key]
+        return statistics.fmean(values) if values else math.nan
+
+    if len(chosen) == 1:
+        means: list[Any] = [mean_at((x,)) for x in axes[0]]
+    else:
+        means = [[mean_at((x, y)) for x in axes[0]] for y in axes[1]]
+    others = [k for k in sweep if k not in chosen and len(sweep[k]) > 1]
+    return GridData(chosen, axes, means, samples, name, others)
+
+
+def _numeric_axis(values: Sequence[Any]) -> bool:
+    return all(is_number(v) for v in values)
+
+
+def plot_grid(data: GridData) -> Figure:
+    """Lines (one prop) or a heatmap (two props) of :func:`grid_data`'s means.
+
+    One prop: the ``"mean"`` line over the prop's values (positions ``0..n-1`` when
+    they are not numbers) and each job as a dot (the ``"jobs"`` scatter). Two props:
+    ``axes[0].images[0]`` holds the means, rows the second prop, columns the first.
+
+    Example:
+        >>> data = GridData(["lr"], [[0.1, 0.2]], [1.0, 2.0], [((0.1,), 1.0), ((0.2,), 2.0)], "acc")
+        >>> [float(y) for y in plot_grid(data).axes[0].get_lines()[0].get_ydata()]
+        [1.0, 2.0]
+    """
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    if len(data.props) == 1:
+        xs = data.axes[0]
+        numeric = _numeric_axis(xs)
+        positions = list(xs) if numeric else list(range(len(xs)))
+        where = {x: pos for x, pos in zip(xs, positions, strict=True)}
+        ax.plot(positions, data.means, marker="o", label="mean", color="tab:blue")
+        ax.scatter(
+            [where[k[0]] for k, _ in data.samples],
+            [v for _, v in data.samples],
+            label="jobs",
+            color="tab:blue",
+            alpha=0.35,
+            s=18,
+        )
+        if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(positions, [str(x) for x in xs])
+        ax.set_xlabel(data.props[0])
+        ax.set_ylabel(data.metric)
+        ax.legend(loc="best", fontsize="small")
+    else:
+        image = ax.imshow(data.means, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_xticks(range(len(data.axes[0])), [str(x) for x in data.axes[0]])
+        ax.set_yticks(range(len(data.axes[1])), [str(y) for y in data.axes[1]])
+        ax.set_xlabel(data.props[0])
+        ax.set_ylabel(data.props[1])
+        figure.colorbar(image, ax=ax, label=data.metric)
+        finite = [v for line in data.means for v in line if not math.isnan(v)]
+        middle = (min(finite) + max(finite)) / 2 if finite else 0.0
+        for row, line in enumerate(data.means):
+            for col, value in enumerate(line):
+                if not math.isnan(value):
+                    color = "white" if value < middle else "black"  # readable on viridis
+                    ax.text(col, row, f"{value:.3g}", ha="center", va="center", color=color)
+    title = f"grid: {data.metric}"
+    if data.averaged_over:
+        title += f" (mean over {', '.join(data.averaged_over)})"
+    ax.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_search(
+    summary: dict[str, Any],
+    *,
+    metric: str | None = None,
+    props: Sequence[str] | None = None,
+    base_dir: str | None = None,
+) -> Figure:
+    """The plot of one search's ``summary.json``: a trace (binary) or lines/heatmap (grid).
+
+    Example:
+        >>> # plot_search(json.load(open("runs/sweep/summary.json"))).savefig("sweep.png")
+    """
+    kind = summary.get("kind")
+    if kind == "binary_search":
+        return plot_binary_trace(summary)
+    if kind == "grid_search":
+        return plot_grid(grid_data(summary, metric=metric, props=props, base_dir=base_dir))
+    raise ReportError(f"cannot plot a search of kind {kind!r}")
+
+
+def write_plots(
+    root: str,
+    *,
+    out: str | None = None,
+    metric: str | None = None,
+    props: Sequence[str] | None = None,
+) -> list[str]:
+    """Write a PNG per search found under ``root`` (or for one ``summary.json``); return the paths.
+
+    Each goes to ``<out>/<search folder name>_<kind>.png``, or into the search's own
+    folder as ``<kind>.png`` when ``out`` is None.
+
+    Raises:
+        ReportError: No search under ``root``, or one can't be plotted.
+        MissingDependencyError: matplotlib is not installed.
+
+    Example:
+        >>> # write_plots("runs/sweep", out="plots")  # -> ['plots/sweep_grid_search.png']
+    """
+    _matplotlib()
+    if os.path.isfile(root):
+        summaries = [os.path.abspath(root)]
+    else:
+        summaries = list(_walk(_check_dir(root), SUMMARY_FILE))
+    if not summaries:
+        raise ReportError(f"no summary.json under {root!r}: is it a sweep's base_dir?")
+    written: list[str] = []
+    for path in summaries:
+        summary = _read_json(path)
+        if summary is None:
+            continue
+        base_dir = os.path.dirname(path)
+        kind = str(summary.get("kind") or "search")
+        figure = plot_search(summary, metric=metric, props=props, base_dir=base_dir)
+        if out is None:
+            target = os.path.join(base_dir, f"{kind}.png")
+        else:
+            os.makedirs(out, exist_ok=True)
+            target = os.path.join(out, f"{os.path.basename(base_dir)}_{kind}.png")
+            n = 1
+            while target in written:
+                n += 1
+                target = os.path.join(out, f"{os.path.basename(base_dir)}_{kind}-{n}.png")
+        figure.savefig(target)
+        written.append(target)
+    return written

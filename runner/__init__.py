@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "JobCancelledError": "runner.errors",
     "MissingDependencyError": "runner.errors",
     "SchedulerClosedError": "runner.errors",
+    "SearchLockedError": "runner.errors",
     "Device": "runner.devices",
     "DeviceInfo": "runner.devices",
     "detect_devices": "runner.devices",
@@ -79,6 +80,7 @@ __all__ = [
     "JobCancelledError",
     "MissingDependencyError",
     "SchedulerClosedError",
+    "SearchLockedError",
     "Device",
     "DeviceInfo",
     "detect_devices",
@@ -108,6 +110,7 @@ if TYPE_CHECKING:
         RunnerError,
         SchedulerClosedError,
         SearchConfigError,
+        SearchLockedError,
     )
     from runner.executors.base import Executor
     from runner.executors.local import LocalExecutor

@@ -17,6 +17,7 @@ __all__ = [
     "MissingDependencyError",
     "ReportError",
     "SchedulerClosedError",
+    "SearchLockedError",
 ]
 
 
@@ -62,3 +63,7 @@ class ExpressionError(RunnerError, ValueError):
 
 class ReportError(RunnerError, ValueError):
     """What was asked of a report can't be done: no such folder, prop or metric."""
+
+
+class SearchLockedError(RunnerError):
+    """Another driver is running a search in the same folder; raised before any job starts."""

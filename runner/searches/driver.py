@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -34,6 +35,7 @@ from runner.jobs import Job
 from runner.progress import watch
 from runner.resume import has_finished_result, load_finished_result
 from runner.scheduler import GPUScheduler
+from runner.search_lock import SearchLock
 from runner.search_results import new_timestamp, write_results_pickle, write_summary
 from runner.searches.context import SearchContext
 from runner.searches.points import PointBuilder, check_distinct_base_dirs
@@ -314,12 +316,31 @@ def drive(
     """Run validated searches concurrently on one scheduler; their outcomes, in order.
 
     Every folder the searches know before they start is claimed first, so that two
-    searches (or two points) sharing one fail before any job runs.
+    searches (or two points) sharing one fail before any job runs; and each search
+    folder is locked for the call (:class:`~runner.search_lock.SearchLock`), so a
+    second driver on the same folder is refused before any job runs.
     """
     check_distinct_base_dirs([run.builder for run in runs])
     context = SearchContext()
     for run in runs:
         context.folders.claim(run.known_jobs, run.name)
+    with contextlib.ExitStack() as locks:
+        for run in runs:
+            locks.enter_context(SearchLock(run.builder.base_dir))
+        return _drive_locked(
+            runs, context, slots, resume=resume, executor=executor, progress=progress
+        )
+
+
+def _drive_locked(
+    runs: Sequence[SearchRun],
+    context: SearchContext,
+    slots: SlotOptions,
+    *,
+    resume: bool,
+    executor: Executor | str | None,
+    progress: bool | None,
+) -> list[Any]:
 
     async def main() -> list[Any]:
         async with GPUScheduler(

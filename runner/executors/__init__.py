@@ -11,11 +11,13 @@ import importlib
 
 from runner.errors import ExecutorConfigError
 from runner.executors.base import Executor, SlotPlan, SlotRequest
-from runner.executors.local import LocalExecutor, ProcessLauncher, WorkerProcess
+from runner.executors.launchers import Launcher, ProcessLauncher, WorkerProcess
+from runner.executors.local import LocalExecutor
 
 __all__ = [
     "EXECUTOR_NAMES",
     "Executor",
+    "Launcher",
     "LocalExecutor",
     "ProcessLauncher",
     "SlotPlan",

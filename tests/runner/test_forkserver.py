@@ -412,10 +412,10 @@ def test_exit_closes_files_held_past_the_modules_wrapper_first(tmp_path: Path) -
     path = str(tmp_path / "held.gz")
     code = (
         "import gzip, sys\n"
-        "from runner._forkserver import _ModulesMark, exit_child\n"
+        "from runner._forkserver.child import ModulesMark, exit_child\n"
         f"sys.runner_test_held = gzip.open({path!r}, 'wt')\n"
         "sys.runner_test_held.write('hello\\n')\n"
-        "exit_child(0, _ModulesMark.now())\n"
+        "exit_child(0, ModulesMark.now())\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with gzip.open(path, "rt") as f:
@@ -470,8 +470,8 @@ def test_exit_frees_the_jobs_modules_unless_a_daemon_thread_runs_on(
     marker = str(tmp_path / "finalised")
     code = (
         "import sys, threading, types\n"
-        "from runner._forkserver import _ModulesMark, exit_child\n"
-        "mark = _ModulesMark.now()\n"
+        "from runner._forkserver.child import ModulesMark, exit_child\n"
+        "mark = ModulesMark.now()\n"
         "class Marks:\n"
         f"    def __del__(self): open({marker!r}, 'w').close()\n"
         "job_module = types.ModuleType('job_module')\n"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -31,9 +32,9 @@ from runner._sync import run_sync
 from runner.executors import Executor
 from runner.front_end import front_end
 from runner.job_result import GPUJobResult
-from runner.jobs import Job
+from runner.jobs import Job, job_dir_of
 from runner.progress import watch
-from runner.resume import has_finished_result, load_finished_result
+from runner.resume import Reusable, check_reusable, has_finished_result
 from runner.scheduler import GPUScheduler
 from runner.search_lock import SearchLock
 from runner.search_results import new_timestamp, write_results_pickle, write_summary
@@ -72,6 +73,49 @@ def log_reusable(owner: str, finished: int) -> None:
         )
 
 
+#: Per-job resume warnings before the rest go to DEBUG (the count still covers them all).
+_RERUN_WARNINGS = 20
+
+
+class _RerunLog:
+    """Why a resumed search runs each job again: a warning per job that ran before, and a count."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.reasons: collections.Counter[str] = collections.Counter()
+        self.never_ran = 0
+
+    def note(self, job: Job, verdict: Reusable) -> None:
+        if not verdict.ran_before:
+            self.never_ran += 1
+            return
+        kind = verdict.reason.split(" (")[0].split(":")[0]
+        self.reasons[kind] += 1
+        level = logging.WARNING if sum(self.reasons.values()) <= _RERUN_WARNINGS else logging.DEBUG
+        logger.log(level, "%s: resume runs %s again: %s", self.owner, job_dir_of(job), verdict.reason)
+
+    def close(self, reused: int, total: int) -> None:
+        rerun = sum(self.reasons.values())
+        if not rerun and not reused:
+            return
+        parts = [f"{n} {why}" for why, n in self.reasons.most_common()]
+        if self.never_ran:
+            parts.append(f"{self.never_ran} never ran")
+        more = rerun - _RERUN_WARNINGS
+        logger.log(
+            logging.WARNING if rerun else logging.INFO,
+            "%s: resume reused %d of %d job(s) from earlier runs (same config; their code was "
+            "not rerun, so delete a job's folder to run it again after changing the experiment "
+            "code) and runs %d again%s%s",
+            self.owner,
+            reused,
+            total,
+            rerun + self.never_ran,
+            f": {', '.join(parts)}" if parts else "",
+            f" ({more} not listed above; -v lists them)" if more > 0 else "",
+        )
+
+
 async def run_jobs(
     jobs: Sequence[Job],
     scheduler: GPUScheduler,
@@ -79,12 +123,22 @@ async def run_jobs(
     resume: bool,
     status: SearchStatus | None = None,
 ) -> list[GPUJobResult]:
-    """Run ``jobs`` concurrently; with ``resume``, reuse each one's finished result."""
+    """Run ``jobs`` concurrently; with ``resume``, reuse each one's finished result.
+
+    With ``resume``, every job that is run again is logged with the reason (failed
+    before, config changed, corrupt result, ...), and a count closes the batch.
+    """
+    rerun_log = _RerunLog(status.name if status is not None else "resume")
 
     async def one(job: Job) -> GPUJobResult:
         if status is not None:
             status.submitted += 1
-        result = load_finished_result(job) if resume else None
+        result = None
+        if resume:
+            verdict = check_reusable(job)
+            result = verdict.result
+            if result is None:
+                rerun_log.note(job, verdict)
         if result is None:
             result = await scheduler.run_job(job)
         if status is not None:
@@ -92,16 +146,8 @@ async def run_jobs(
         return result
 
     results = list(await asyncio.gather(*(one(job) for job in jobs)))
-    reused = sum(bool(getattr(r, "reused", False)) for r in results)
-    if reused:
-        owner = status.name if status is not None else "resume"
-        logger.info(
-            "%s: reused %d of %d job(s) from earlier runs (same config); their code was not "
-            "rerun, so delete a job's folder to run it again after changing the experiment code",
-            owner,
-            reused,
-            len(results),
-        )
+    if resume:
+        rerun_log.close(sum(bool(getattr(r, "reused", False)) for r in results), len(results))
     return results
 
 

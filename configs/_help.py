@@ -48,8 +48,9 @@ def help_text(cls: type, *, prog: str | None = None) -> str:
         "",
         "options:",
         "  --config FILE   load a YAML/JSON config first; key=value overrides apply on top",
-        "  --show          print the final config as YAML and exit",
-        "  --eval          evaluate arithmetic values such as 2**8 (trusted input only)",
+        "  --show          print the final config as YAML instead of running",
+        "  --eval          values are Python expressions: math.sqrt(2), np.pi, lr*2 with lr",
+        "                  a field (trusted input only; arithmetic such as 2**8 needs no flag)",
         "  --help, -h      show this message and exit",
     ]
     return "\n".join(lines)

@@ -37,16 +37,18 @@ _LOCALS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictio
 
 
 def remember_locals(cls: type, depth: int) -> None:
-    """Keep the classes visible where ``cls`` is defined, when that is inside a function.
+    """Keep the classes visible where ``cls`` is defined, when that is not its module's top level.
 
     A class defined in a function can name its sibling classes in string annotations;
     those names live only in the function's frame, which is gone by the first use.
+    The same holds for code run with ``exec`` in a namespace of its own (doctests).
     """
     try:
         frame = sys._getframe(depth + 1)
     except ValueError:  # pragma: no cover - a shallower stack than expected
         return
-    if frame.f_locals is frame.f_globals:
+    module = sys.modules.get(cls.__module__)
+    if frame.f_locals is frame.f_globals and module is not None and vars(module) is frame.f_globals:
         return  # module level: get_type_hints finds these in the module itself
     _LOCALS[cls] = {k: v for k, v in frame.f_locals.items() if isinstance(v, type)}
 

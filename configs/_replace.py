@@ -34,7 +34,7 @@ def replace_field(config: Any, name: str, new: Any, kwargs: dict[str, Any]) -> A
     if isinstance(new, type):
         target: type = new
     elif isinstance(new, str):
-        target = _class_named(new, hint, prefix, where)
+        target = _class_named(new, hint, cls.__module__, prefix, where)
     else:
         if kwargs:
             raise TypeError(
@@ -105,11 +105,13 @@ def _allows_class(hint: Any, target: type) -> bool:
     return any(issubclass(target, klass) for klass in allowed)
 
 
-def _class_named(text: str, hint: Any, prefix: str, where: str) -> type:
+def _class_named(text: str, hint: Any, module: str, prefix: str, where: str) -> type:
     allowed = allowed_classes(hint)
     pool = registered_classes() if allowed is None else allowed
     found = [k for k in pool if text in (k.__name__, k.__qualname__, class_path(k))]
     unique = list(dict.fromkeys(found))
+    if len(unique) > 1:  # the same name in several modules: the config's own module first
+        unique = [k for k in unique if k.__module__ == module] or unique
     if len(unique) == 1:
         return unique[0]
     if len(unique) > 1:

@@ -212,8 +212,8 @@ def _plain_key(key: Any, path: str, lenient: bool) -> Any:
     if isinstance(key, (str, int, float, bool)) or key is None:
         return key
     plain = to_plain(key, path=path, lenient=lenient)
-    # A tuple key would become a list, which cannot be a key: its text is.
-    return plain if isinstance(plain, (str, int, float, bool)) or plain is None else str(plain)
+    # A tuple key would become a list, which cannot be a key: its text is, "(1, 2)".
+    return plain if isinstance(plain, (str, int, float, bool)) or plain is None else str(key)
 
 
 def dump_yaml(config: Any, *, lenient: bool = False) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import numbers
+import pathlib
 import reprlib
 import types
 import typing
@@ -229,6 +230,8 @@ def coerce(value: Any, tp: Any, *, raw: str | None = None) -> Any:
         return _to_config(value, tp)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _to_enum(value, tp)
+    if _is_path_class(tp) and isinstance(value, str):
+        return tp(value)
     container = tp if tp in (list, tuple, dict, set, frozenset) else origin
     if container in (list, set, frozenset):
         if not isinstance(value, (list, tuple, set, frozenset)):
@@ -260,6 +263,12 @@ def coerce(value: Any, tp: Any, *, raw: str | None = None) -> Any:
 
 def _coerce_union(value: Any, tp: Any, raw: str | None) -> Any:
     args = get_args(tp)
+    paths = [a for a in args if _is_path_class(a)]
+    if paths and isinstance(value, str) and str not in args:
+        if value.lower() in _NONE and _NoneType in args:
+            return None
+        # A path saved as text (YAML, JSON, the command line) is a path again.
+        return paths[0](value)
     if any(matches(value, arg) for arg in args) and not (
         isinstance(value, dict) and any(is_config_class(a) for a in args)
     ):
@@ -273,6 +282,10 @@ def _coerce_union(value: Any, tp: Any, raw: str | None) -> Any:
         except CoercionError:
             continue
     raise CoercionError
+
+
+def _is_path_class(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, pathlib.PurePath)
 
 
 def _to_bool(value: Any) -> bool:

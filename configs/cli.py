@@ -179,6 +179,9 @@ class EntryPoint(Protocol[C_contra, R_co]):
     def __call__(self, *, argv: Sequence[str] | None = None) -> R_co: ...
 
     @overload
+    def __call__(self, args: list[str] | tuple[str, ...], /) -> R_co | None: ...
+
+    @overload
     def __call__(self, *, args: Sequence[str]) -> R_co | None: ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> R_co | None: ...
@@ -188,6 +191,11 @@ def _overrides_given(config: Any, args: Sequence[str] | None, argv: Sequence[str
     if config is not None and args is not None:
         raise TypeError("give the overrides once: as the first argument or as args=, not both")
     given = args if args is not None else config
+    if given is not None and not isinstance(given, (list, tuple)):
+        raise TypeError(
+            f"expected a config or a list of overrides such as ['lr=0.1'], "
+            f"got {type(given).__name__} {given!r}"
+        )
     if given is not None and argv is not None:
         raise TypeError(
             "give either args (a list: a function call that raises and returns None after "
@@ -243,7 +251,10 @@ def main(config_cls: type[C]) -> Callable[[Callable[[C], R]], EntryPoint[C, R]]:
         ) -> R | None:
             if is_config(config):
                 if args is not None or argv is not None:
-                    raise TypeError("called with a config: it takes no overrides besides")
+                    raise TypeError(
+                        f"{fn.__name__}(config) runs with that config as it is and takes no "
+                        "overrides; apply them first: apply_overrides(config, [...])"
+                    )
                 return fn(config)
             overrides = _overrides_given(config, args, argv)
             if overrides is not None:

@@ -212,6 +212,22 @@ def test_reference_cycle_is_detected() -> None:
     )
 
 
+def test_two_configs_pointing_at_each_other_name_the_cycle() -> None:
+    @pydraclass
+    class Node:
+        child: Node = None  # type: ignore[assignment]
+
+    first, second = Node(), Node()
+    first.child = second
+    second.child = first
+    with pytest.raises(InvalidConfigurationError) as info:
+        first.finalize()
+    assert str(info.value) == (
+        "reference cycle: Node.child.child is Node again; a config cannot contain itself"
+    )
+    assert not first.is_finalized and not second.is_finalized
+
+
 def test_list_containing_itself_is_a_cycle() -> None:
     @pydraclass
     class Holder:

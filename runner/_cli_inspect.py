@@ -239,6 +239,7 @@ def _by_point(root: str, folders: list[str], text: str) -> list[str]:
 def _find_log(root: str, job: str) -> str:
     import difflib
 
+    from runner._sweep_tokens import sort_key
     from runner.progress import point_label
 
     for candidate in (job, os.path.join(root, job)):
@@ -254,6 +255,7 @@ def _find_log(root: str, job: str) -> str:
     matches = [f for f in folders if os.path.basename(f) == job or names[f] == job.rstrip("/")]
     if not matches:
         matches = _by_point(root, folders, job)
+    matches.sort(key=lambda f: tuple(sort_key(v) for v in _folder_point(f).values()))
     if len(matches) == 1:
         return os.path.join(matches[0], OUT_FILE_NAME)
     if matches:

@@ -60,7 +60,7 @@ def range_values(text: str) -> list[int] | None:
                 f"{text.strip()!r}: write range(stop), range(start,stop) or "
                 "range(start,stop,step) with a non-zero step"
             )
-        values = list(range(*bounds))
+        numbers = range(*bounds)
         what = text.strip()
     else:
         match = _COLON_RANGE.match(text)
@@ -75,19 +75,16 @@ def range_values(text: str) -> list[int] | None:
         step = int(match.group(3)) if match.group(3) else (1 if hi >= lo else -1)
         if step == 0:
             raise SearchConfigError(f"{text.strip()!r}: the step must not be 0")
-        values = list(range(lo, hi + (1 if step > 0 else -1), step)) if _fits(lo, hi, step) else []
+        numbers = range(lo, hi + (1 if step > 0 else -1), step)
         what = text.strip()
-    if not values:
+    if not numbers:
         raise SearchConfigError(f"{what!r} is an empty range: nothing to run")
-    if len(values) > MAX_RANGE_VALUES:
-        raise SearchConfigError(f"{what!r} has {len(values)} values, over {MAX_RANGE_VALUES}")
-    return values
-
-
-def _fits(lo: int, hi: int, step: int) -> bool:
-    if (hi - lo) * step < 0:
-        return False
-    return abs(hi - lo) // abs(step) < MAX_RANGE_VALUES
+    if len(numbers) > MAX_RANGE_VALUES:
+        raise SearchConfigError(
+            f"{what!r} has {len(numbers)} values, over {MAX_RANGE_VALUES}: a grid that size "
+            "is not meant; check the ends and the step"
+        )
+    return list(numbers)
 
 
 def expand_ranges(

@@ -266,9 +266,8 @@ def test_the_end_message_names_the_first_failure_and_its_log(tmp_path: Path) -> 
     )
     status.submitted = 2
     status.record(GPUJobResult(success=True, result=1.0))
-    status.record(failure)
-    if getattr(status, "first_failure", None) is None:  # the search records it as it runs
-        status.first_failure = failure  # type: ignore[attr-defined]
+    status.record(failure)  # the search records each result as it comes
+    assert status.first_failure is failure
     out = io.StringIO()
     ProgressDisplay([status], None, mode="plain", stream=out).close()
     assert out.getvalue().splitlines()[-2:] == [

@@ -25,7 +25,9 @@ __all__ = ["apply_overrides"]
 C = TypeVar("C")
 
 
-def apply_overrides(config: C, overrides: Sequence[str], *, allow_eval: bool = False) -> C:
+def apply_overrides(
+    config: C, overrides: Sequence[str], *, allow_eval: bool = False, finalize: bool = False
+) -> C:
     """Apply ``key=value`` overrides to ``config`` in order, and return it.
 
     Args:
@@ -34,6 +36,7 @@ def apply_overrides(config: C, overrides: Sequence[str], *, allow_eval: bool = F
         allow_eval: Values are Python expressions (``"lr=math.sqrt(2)"``, ``"y=x*2"``
             with ``x`` a field), as pydrafig reads them; trusted input only. Without
             it, values are literals or arithmetic on them (``"batch=2**8"``).
+        finalize: Call ``config.finalize()`` after the overrides (pydrafig does by default).
 
     Returns:
         The same ``config``.
@@ -61,9 +64,13 @@ def apply_overrides(config: C, overrides: Sequence[str], *, allow_eval: bool = F
         key, sep, text = token.partition("=")
         if not sep or not key.strip():
             raise OverrideSyntaxError(f"expected key=value, got {token!r}")
+        if key != key.rstrip():  # "x = 10", pydrafig's statement style: the spaces are layout
+            text = text.lstrip()
         parts = key.strip().split(".")
         reader = _Reader(allow_eval, config)
         _assign(config, Any, parts, text, reader, [])
+    if finalize:
+        typing.cast(Any, config).finalize()
     return config
 
 

@@ -111,3 +111,23 @@ def test_parse_value_levels() -> None:
     assert parse_value("2**8", arithmetic=True) == 256
     assert parse_value("math.floor(2.5)", arithmetic=True) == "math.floor(2.5)"
     assert parse_value("math.floor(2.5)", allow_eval=True) == 2
+
+
+def test_spaces_around_the_equals_sign_are_layout() -> None:
+    config = apply("name = foo", "x = 2+2", "lr =0.5")
+    assert (config.name, config.x, config.lr) == ("foo", 4, 0.5)
+    assert apply("name= foo").name == " foo"  # only a key written "x = " marks the style
+
+
+def test_apply_overrides_can_finalize() -> None:
+    @pydraclass
+    class Derived:
+        width: int = 2
+        area: int = 0
+
+        def custom_finalize(self) -> None:
+            self.area = self.width**2
+
+    assert apply_overrides(Derived(), ["width=3"], finalize=True).area == 9
+    unfinalized = apply_overrides(Derived(), ["width=3"])
+    assert unfinalized.area == 0 and not unfinalized.is_finalized

@@ -2,13 +2,16 @@
 
 Commands (``runner COMMAND --help`` for each)::
 
-    runner status DIR            searches and jobs under DIR (job.json/summary.json only)
+    runner status DIR [key=v] [--failed] [--search NAME]   searches, a grid's mean +- std
+                                 per point, and jobs (job.json/summary.json only)
     runner show FILE [--json]    a results .pkl or summary.json, readably
     runner plot DIR [-o OUT]     PNG plots: binary-search traces, grid lines/heatmaps
-    runner logs DIR JOB [-f]     the tail of a job's experiment_output.log
+    runner logs DIR JOB [-f]     the tail of a job's log (JOB: its folder or lr=0.1 seed=1)
     runner gpus                  the devices Runner would use, and why
-    runner grid SCRIPT:FN key=[a,b] ...          a grid search of a script's function
-    runner bisect SCRIPT:FN key=lo:hi --precision P --success EXPR
+    runner grid SCRIPT:FN key=[a,b] key=1:128 ...   a grid search of a script's function
+    runner bisect SCRIPT:FN key=lo:hi --success EXPR [--precision P]
+
+The commands that read sweeps live in :mod:`runner._cli_inspect`.
 
 Bad arguments exit with code 2 and a one-line message; a sweep whose jobs
 failed exits with 1; Ctrl-C exits with 130 once every job is stopped.
@@ -34,9 +37,6 @@ from runner._cli_common import UsageError, console, print_json, table
 from runner._cli_inspect import add_commands as add_inspect_commands
 
 logger = logging.getLogger("runner")
-
-#: Jobs a finished grid lists one by one; past that, its points and failed jobs.
-_JOB_ROWS = 50
 
 
 # Short names for the shared helpers (the sweep commands below use them).
@@ -112,7 +112,7 @@ def _cmd_gpus(args: argparse.Namespace) -> int:
     print(f"why:     {info.reason}")
     if not info.devices:
         print(
-            "devices: none; jobs run on CPU slots (--jobs-per-gpu of them) with "
+            "devices: none; jobs run on CPU slots (one per core, or --cpu-slots N) with "
             "CUDA_VISIBLE_DEVICES=''"
         )
         return 0
@@ -158,25 +158,6 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _job_table_rows(jobs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    from runner.progress import format_duration
-
-    rows = []
-    for job in jobs:
-        point = " ".join(f"{k}={v}" for k, v in (job.get("point") or {}).items())
-        detail = job.get("result") if job.get("success") else job.get("error")
-        rows.append(
-            (
-                point,
-                job.get("status"),
-                "cpu" if job.get("device") is None else job.get("device"),
-                format_duration(job.get("duration")) if job.get("duration") is not None else "",
-                detail if isinstance(detail, str) else json.dumps(detail, default=repr),
-            )
-        )
-    return rows
-
-
 def _takes_numbers(config_class: type) -> Callable[[str], bool]:
     """Whether a (dotted) field can hold a number: a text field's ``12:30`` is no range."""
 
@@ -196,64 +177,11 @@ def _takes_numbers(config_class: type) -> Callable[[str], bool]:
     return check
 
 
-def _grid_tables(results: Sequence[Any], jobs: Sequence[dict[str, Any]], title: str) -> list[Any]:
-    """The job table of a small grid; mean +- std per point when seeds repeat a point;
-    for a large grid, the points and the jobs that failed."""
-    from runner.errors import ReportError
-    from runner.grid_points import point_stats
-
-    tables = []
-    ok = [(dict(j.get("point") or {}), j.get("result")) for j in jobs if j.get("success")]
-    failed = [dict(j.get("point") or {}) for j in jobs if not j.get("success")]
-    stats = None
-    try:
-        stats = point_stats(ok, failed=failed) if ok else None
-    except ReportError:  # results that are not numbers: the job table shows them
-        pass
-    many = len(jobs) > _JOB_ROWS
-    if not many or stats is None:
-        tables.append(
-            _table(
-                title,
-                ["point", "status", "device", "duration", "result / error"],
-                _job_table_rows(jobs),
-            )
-        )
-    if stats is not None and len(stats.points) < len(jobs):
-        over = f" over {', '.join(stats.over)}" if stats.over else ""
-        keys = list(dict.fromkeys(k for p in stats.points for k in p.point))
-        tables.append(
-            _table(
-                f"{stats.metric} mean +- std per point{over}, * highest",
-                [*keys, stats.metric, "n", "failed", "best"],
-                [
-                    (
-                        *(p.point.get(k, "") for k in keys),
-                        p.text(),
-                        p.n,
-                        p.missing or "",
-                        "*" if p.best else "",
-                    )
-                    for p in stats.points
-                ],
-            )
-        )
-    if many and stats is not None and failed:
-        bad = [j for j in jobs if not j.get("success")]
-        tables.append(
-            _table(
-                f"{len(bad)} failed job(s)",
-                ["point", "status", "device", "duration", "error"],
-                _job_table_rows(bad),
-            )
-        )
-    return tables
-
-
 def _cmd_grid(args: argparse.Namespace) -> int:
+    from runner._cli_results import grid_tables, print_end
     from runner._sweep_tokens import expand_ranges
     from runner.grid_search import run_grid_searches
-    from runner.progress import Failure, end_message
+    from runner.progress import Failure
     from runner.quick_sweep import build_grid_search, default_base_dir
     from runner.search_results import job_summary
 
@@ -273,15 +201,15 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     else:
         console = _console()
         title = f"{args.target}: {len(jobs)} job(s), {failed} failed"
-        for shown in _grid_tables(results, jobs, title):
+        for shown in grid_tables(jobs, title):
             console.print(shown)
         first = next((r for r in results if not r.success), None)
-        for line in end_message(
+        print_end(
+            console,
             f"runner grid {os.path.basename(os.path.abspath(base_dir))}",
-            os.path.abspath(base_dir),
+            base_dir,
             Failure.of(first) if first is not None else None,
-        ):
-            console.print(line, markup=False, soft_wrap=True)
+        )
     return 1 if failed else 0
 
 
@@ -362,7 +290,9 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
     if outcome.error:
         console.print(f"error: {outcome.error}", markup=False)
     console.print(f"results: {outcome.results_file}", markup=False)
-    _print_bisect_end(console, prop, base_dir, summary)
+    from runner._cli_results import first_failure_of, print_end
+
+    print_end(console, f"runner bisect {prop}", base_dir, first_failure_of(summary))
     return 1 if outcome.error else 0
 
 
@@ -382,25 +312,6 @@ def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int |
         f"{key}={lo}:{hi} is not a range of integers, so there is no natural precision; "
         "pass --precision, e.g. --precision 0.01"
     )
-
-
-def _print_bisect_end(console: Any, prop: str, base_dir: str, summary: Any) -> None:
-    from runner.jobs import OUT_FILE_NAME
-    from runner.progress import Failure, end_message
-
-    jobs = [job for tested in getattr(summary, "points", None) or [] for job in tested.jobs]
-    failed = [job for job in jobs if not job.success]
-    first = None
-    if failed:
-        job = failed[0]
-        log = os.path.join(job.base_dir, OUT_FILE_NAME) if job.base_dir else None
-        first = Failure(dict(job.point), job.error, log)
-    for line in end_message(
-        f"runner bisect {prop}",
-        os.path.abspath(base_dir),
-        first,
-    ):
-        console.print(line, markup=False, soft_wrap=True)
 
 
 # -- the parser ----------------------------------------------------------------------------

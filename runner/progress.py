@@ -99,12 +99,7 @@ def resolve_mode(progress: bool | None, stream: IO[str] | None = None) -> Mode |
             return None
         if env in ("plain", "live"):
             return env  # type: ignore[return-value]
-    stream = stream if stream is not None else sys.stdout
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):  # a closed or odd stream
-        tty = False
-    return "live" if tty else "plain"
+    return "live" if _is_terminal(stream if stream is not None else sys.stdout) else "plain"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -123,6 +118,13 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
 
 
 def _fmt(value: Any) -> str:
@@ -265,6 +267,7 @@ class ProgressDisplay:
         self._active_since: dict[int, float] = {}
         #: The last look at each search that found it running with no job started.
         self._waiting_at: dict[int, float] = {}
+        self._job_dirs: tuple[Any, list[str]] = (None, [])
         self._console = console
         self._live: Any = None
         self._logs_above: Any = None
@@ -300,8 +303,16 @@ class ProgressDisplay:
     def _on_slot(self, status: SearchStatus, running: Running) -> list[float]:
         """Start times of ``status``'s jobs holding a slot (a job belongs to the search
         whose folder holds it; the rest of its in-flight jobs wait for a slot)."""
+        seen, dirs = self._job_dirs
+        if seen is not running:  # each job's folder once per look, not once per search
+            dirs = [self._job_dir(job) for job, _, _ in running]
+            self._job_dirs = (running, dirs)
         prefix = status.base_dir.rstrip(os.sep) + os.sep
-        return [start for job, _, start in running if self._job_dir(job).startswith(prefix)]
+        return [
+            start
+            for (_, _, start), folder in zip(running, dirs, strict=True)
+            if folder.startswith(prefix)
+        ]
 
     def observe(self, running: Running) -> None:
         """Note when each search's first job got a slot (called on every tick).
@@ -320,7 +331,9 @@ class ProgressDisplay:
             elif starts or status.finished:
                 waited_until = self._waiting_at.get(key, status.started)
                 candidates = [*starts, *([waited_until] if status.finished else [])]
-                self._active_since[key] = min(c for c in candidates if c is not None)
+                known_times = [c for c in candidates if c is not None]
+                if known_times:
+                    self._active_since[key] = min(known_times)
             elif status.state == "running":
                 self._waiting_at[key] = now
 
@@ -521,7 +534,8 @@ class ProgressDisplay:
                 auto_refresh=False,
                 transient=False,
                 redirect_stdout=True,
-                redirect_stderr=True,
+                # stderr joins the table only when it is this terminal, not a file (2>log).
+                redirect_stderr=_is_terminal(sys.stderr),
             )
             self._live.start(refresh=True)
             # After start: Live has redirected sys.stderr; this moves the handlers that

@@ -8,12 +8,14 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import cli_env, run_cli
 
 SCRIPT = textwrap.dedent(
     """
@@ -251,3 +253,39 @@ def test_status_of_a_large_grid_lists_the_jobs_that_need_a_look(tmp_path: Path) 
     assert "mean +- std over seed" in out and "best width=20: result 20.1 +- 0.1" in out
     every = run_cli(["status", str(base), "--all", "--json"]).stdout
     assert len(json.loads(every)["jobs"]) == 60
+
+
+def test_gpus_0_alone_runs_a_job_per_core(grid: dict) -> None:
+    from runner.executors.base import usable_cores
+
+    result = run_cli(
+        ["-v", *grid["args"][:2], "width=[4,12]", "--gpus", "0", "--base-dir", "cores"],
+        cwd=grid["root"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"running on {usable_cores()} CPU slot(s)" in result.stderr
+    asked = run_cli(
+        ["-v", *grid["args"][:2], "width=[4]", "--gpus", "0", "--cpu-slots", "5"]
+        + ["--base-dir", "five"],
+        cwd=grid["root"],
+    )
+    assert "running on 5 CPU slot(s)" in asked.stderr
+    bad = run_cli([*grid["args"][:2], "width=[4]", "--cpu-slots", "0"], cwd=grid["root"])
+    assert bad.returncode == 2 and "--cpu-slots 0 must be >= 1" in bad.stderr
+
+
+def test_no_gpu_warning_names_the_cli_options(grid: dict) -> None:
+    env = cli_env()
+    env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, and no --gpus 0: the warning's case
+    result = subprocess.run(
+        [sys.executable, "-m", "runner.cli", *grid["args"][:2], "width=[4]", "--base-dir", "w"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=grid["root"],
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "No GPU found" in line)
+    assert "--cpu-slots N" in warning and "--gpus 0" in warning
+    assert "max_gpus" not in warning and "cpu_slots=" not in warning

@@ -62,6 +62,12 @@ def apply_overrides(
         )
     for token in overrides:
         key, sep, text = token.partition("=")
+        if token.startswith("-"):
+            raise OverrideSyntaxError(
+                f"expected key=value, got the option {token!r}: options such as --show and "
+                "--eval belong to the entry point (app([...]) or the command line); here "
+                "pass allow_eval=True for --eval"
+            )
         if not sep or not key.strip():
             raise OverrideSyntaxError(f"expected key=value, got {token!r}")
         if key != key.rstrip():  # "x = 10", pydrafig's statement style: the spaces are layout

@@ -81,7 +81,8 @@ def allowed_classes(hint: Any) -> list[type] | None:
     found: list[type] = []
     for member in members:
         member = strip_annotation(member)
-        if isinstance(member, type) and member is not type(None):
+        # get_origin: list[int] passes for a class on Python 3.10, and is not one to build.
+        if isinstance(member, type) and member is not type(None) and not typing.get_origin(member):
             for klass in [member, *_decorated_subclasses(member)]:
                 if klass not in found:
                     found.append(klass)
@@ -121,6 +122,10 @@ def _class_named(text: str, hint: Any, module: str, prefix: str, where: str) -> 
             f"itself or its full name"
         )
     names = sorted({k.__name__ for k in pool})
+    if not names:
+        raise InvalidConfigurationError(
+            f"{prefix}: the annotation of {where} names no class to build; assign the value instead"
+        )
     message = unknown_name_message(where, text, names, kind="type")
     # "<where> has no type 'X'; ..." reads oddly: say what went wrong in the words users search.
     detail = message.split("; ", 1)[1] if "; " in message else f"allowed types: {', '.join(names)}"

@@ -131,3 +131,8 @@ def test_apply_overrides_can_finalize() -> None:
     assert apply_overrides(Derived(), ["width=3"], finalize=True).area == 9
     unfinalized = apply_overrides(Derived(), ["width=3"])
     assert unfinalized.area == 0 and not unfinalized.is_finalized
+
+
+def test_an_option_given_to_apply_overrides_is_explained() -> None:
+    with pytest.raises(SyntaxError, match="belong to the entry point"):
+        apply("--show", "x=1")

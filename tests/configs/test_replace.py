@@ -127,3 +127,12 @@ def test_a_name_defined_in_two_other_modules_must_be_spelled_in_full() -> None:
         config.replace("anything", "Twin")
     assert type(config.replace("anything", "lab_b.configs:Twin", x=2)) is second
     assert type(config.replace("anything", first)) is first
+
+
+def test_a_field_whose_annotation_names_no_class() -> None:
+    @pydraclass
+    class Holder:
+        items: list[Adam] = []
+
+    with pytest.raises(InvalidConfigurationError, match="names no class to build"):
+        Holder().replace("items", "Adam")

@@ -80,9 +80,7 @@ def read_value(
     if allow_eval:
         return _eval_python(text, names)
     if not why and _needs_eval(text):
-        why = (
-            "names, calls and attribute access are evaluated only with --eval (trusted input only)"
-        )
+        why = "names, calls and attribute access are evaluated only with --eval, for trusted input"
     return text, why
 
 

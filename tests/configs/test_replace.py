@@ -136,3 +136,17 @@ def test_a_field_whose_annotation_names_no_class() -> None:
 
     with pytest.raises(InvalidConfigurationError, match="names no class to build"):
         Holder().replace("items", "Adam")
+
+
+def test_kwargs_may_use_any_field_name_even_name_and_new() -> None:
+    @pydraclass
+    class Named:
+        name: str = "a"
+        new: bool = False
+
+    @pydraclass
+    class Owner:
+        part: Named | None = None
+
+    part = Owner().replace("part", "Named", name="b", new=True)
+    assert part == Named(name="b", new=True)

@@ -68,12 +68,12 @@ def main(argv: list[str]) -> int:
 
     import cloudpickle
 
-    from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes
+    from runner.job_folder import RESULT_PKL, atomic_write_bytes
+    from runner.job_pickle import load_job
 
     result_path = os.path.join(job_dir, RESULT_PKL)
     try:
-        with open(os.path.join(job_dir, JOB_PKL), "rb") as f:
-            job = cloudpickle.load(f)
+        job = load_job(job_dir)
         value = job.run()
     except Exception:
         return _fail(result_path, traceback.format_exc())

@@ -41,6 +41,7 @@ import re
 import statistics
 import sys
 import time
+import types
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -240,8 +241,17 @@ def _is_sequence_field(config: Any, key: str) -> bool:
     if not is_config(owner):
         return False
     hint = strip_annotation(field_hints(type(owner)).get(last, Any))
-    origin = typing.get_origin(hint) or hint
-    return isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset))
+    # `list[int] | None` (a None default) is still a list field: look through the union.
+    members = typing.get_args(hint) if _is_union(hint) else (hint,)
+    for member in members:
+        origin = typing.get_origin(member) or member
+        if isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset)):
+            return True
+    return False
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
 def _coerced(config: Any, key: str, text: str) -> Any:

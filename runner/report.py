@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import socket
@@ -26,6 +27,7 @@ from runner._sweep_tokens import sort_key
 from runner.errors import ReportError
 from runner.grid_points import PointTable, point_stats
 from runner.job_folder import JOB_JSON
+from runner.search_index import index_path, read_index
 from runner.search_results import SUMMARY_FILE
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "to_jsonable",
 ]
 
+logger = logging.getLogger("runner")
+
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
 _HOST = socket.gethostname()
 
@@ -48,12 +52,56 @@ _HOST = socket.gethostname()
 # -- walking ----------------------------------------------------------------------------
 
 
-def _walk(root: str, name: str) -> Iterator[str]:
-    """Paths of every file called ``name`` under ``root``, in a stable order."""
+def _walk(
+    root: str, name: str, indexes: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> Iterator[str]:
+    """Paths of every file called ``name`` under ``root``, in a stable order.
+
+    A search folder with a status index (:mod:`runner.search_index`) that is not
+    older than its summary has its job folders read from the index, not walked: they
+    are left out here, and the index goes into ``indexes`` (search folder -> rows).
+    """
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        covered: set[str] = set()
+        if SUMMARY_FILE in files:
+            index = _fresh_index(folder)
+            if index is not None:
+                if indexes is not None:
+                    indexes[folder] = index
+                covered = {os.path.basename(f) for f in index if os.path.dirname(f) == folder}
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and d not in covered
+        )
         if name in files:
             yield os.path.join(folder, name)
+
+
+#: Indexes read in this process, by path: (mtime, search running, rows).
+_INDEX_CACHE: dict[str, tuple[float, bool, dict[str, dict[str, Any]]]] = {}
+
+
+def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
+    """The search's index rows, or None when it has none or it predates the summary."""
+    path = index_path(search_dir)
+    summary = _read_json(os.path.join(search_dir, SUMMARY_FILE)) or {}
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return None
+    started = summary.get("started")
+    if isinstance(started, (int, float)) and mtime < started:
+        return None  # written by an earlier run; this one kept none (an older Runner?)
+    running = summary.get("status") == "running"
+    cached = _INDEX_CACHE.get(path)
+    if cached is not None and cached[:2] == (mtime, running):
+        return cached[2]
+    try:
+        rows = read_index(search_dir, search_running=running)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        logger.warning("%s: unreadable status index (%s); reading its job folders", path, exc)
+        return None
+    _INDEX_CACHE[path] = (mtime, running, rows)
+    return rows
 
 
 def _read_json(path: str) -> dict[str, Any] | None:
@@ -185,10 +233,14 @@ def job_rows(root: str) -> list[JobRow]:
         return []
     now = time.time()
     rows = []
-    for path in _walk(root, JOB_JSON):
+    indexes: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in _walk(root, JOB_JSON, indexes):
         record = _read_json(path)
         if record is not None:
             rows.append(_job_row(path, record, now))
+    for index in indexes.values():
+        for folder, record in index.items():
+            rows.append(_job_row(os.path.join(folder, JOB_JSON), record, now))
     rows.sort(key=JobRow.sort_key)
     return rows
 

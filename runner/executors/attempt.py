@@ -31,11 +31,10 @@ import os
 import socket
 from collections.abc import Callable
 
-import cloudpickle
-
 from runner.devices import Device
 from runner.executors._outcome import CANCELLED_SUMMARY, DEFAULT_GRACE_PERIOD, judge_exit, log_tail
 from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes, error_summary, result_summary
+from runner.job_pickle import dump_job
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
 from runner.jobs import job_dir_of
@@ -103,7 +102,9 @@ class Attempt:
             )
         if self.attempt == 1 or not os.path.exists(os.path.join(self.job_dir, JOB_PKL)):
             try:
-                data = cloudpickle.dumps(self.job)
+                data = dump_job(self.job)
+            except OSError as exc:  # the search's shared file could not be written
+                return self.fail("error", _write_error(self.job_dir, exc))
             except Exception as exc:
                 return self.fail(
                     "error",

@@ -36,6 +36,7 @@ from runner.jobs import Job, job_dir_of
 from runner.progress import watch
 from runner.resume import Reusable, check_reusable, has_finished_result
 from runner.scheduler import GPUScheduler
+from runner.search_index import SearchIndex
 from runner.search_lock import SearchLock
 from runner.search_results import new_timestamp, write_results_pickle, write_summary
 from runner.searches.context import SearchContext
@@ -122,13 +123,17 @@ async def run_jobs(
     *,
     resume: bool,
     status: SearchStatus | None = None,
+    index: SearchIndex | None = None,
 ) -> list[GPUJobResult]:
     """Run ``jobs`` concurrently; with ``resume``, reuse each one's finished result.
 
     With ``resume``, every job that is run again is logged with the reason (failed
     before, config changed, corrupt result, ...), and a count closes the batch.
+    ``index`` records each job's submission and end for ``runner status``.
     """
     rerun_log = _RerunLog(status.name if status is not None else "resume")
+    if index is not None:
+        index.queued(jobs)
 
     async def one(job: Job) -> GPUJobResult:
         if status is not None:
@@ -143,6 +148,8 @@ async def run_jobs(
             result = await scheduler.run_job(job)
         if status is not None:
             status.record(result)
+        if index is not None:
+            index.ended(job)
         return result
 
     results = list(await asyncio.gather(*(one(job) for job in jobs)))
@@ -162,6 +169,7 @@ class SearchSession:
         self.context = context
         self.resume = resume
         self._told_about_reuse = resume
+        self.index = SearchIndex(run.builder.base_dir)
 
     def claim(self, jobs: Sequence[Job]) -> None:
         """Claim ``jobs``' folders before they run: two points sharing one would swap results."""
@@ -193,6 +201,7 @@ class SearchSession:
             self.scheduler,
             resume=self.resume if reuse is None else reuse,
             status=self.run.status,
+            index=self.index,
         )
 
 
@@ -264,7 +273,14 @@ class SearchRun(abc.ABC):
     def save(self, status: str, **fields: Any) -> str:
         """Write the search's ``summary.json`` as it stands; return its path."""
         self.last_summary = self.summary(status, **fields)
-        return write_summary(self.builder.base_dir, self.last_summary)
+        try:
+            return write_summary(self.builder.base_dir, self.last_summary)
+        except OSError as exc:
+            if status != "running":
+                raise
+            # A progress snapshot only: the search goes on, and its end is saved again.
+            logger.warning("%s: could not update summary.json: %s", self.name, exc)
+            return ""
 
     async def run(self, scheduler: GPUScheduler, *, context: SearchContext, resume: bool) -> Any:
         """Run the search on ``scheduler``; save what it saw however it ends."""
@@ -290,20 +306,34 @@ class SearchRun(abc.ABC):
             self.status.state, self.status.ended = state, time.time()
             total_time = time.time() - self.started
             timestamp = new_timestamp()
-            path = write_results_pickle(
-                base_dir, self.kind, timestamp, self.payload(timestamp, total_time) or {}
-            )
-            self.save(
-                state,
-                timestamp=timestamp,
-                total_time=total_time,
-                results_file=path,
-                error=self.error,
-            )
+            try:
+                path = write_results_pickle(
+                    base_dir, self.kind, timestamp, self.payload(timestamp, total_time) or {}
+                )
+                self.save(
+                    state,
+                    timestamp=timestamp,
+                    total_time=total_time,
+                    results_file=path,
+                    error=self.error,
+                )
+            except OSError as exc:  # a full disk: the results are still returned, in memory
+                path = ""
+                logger.error(
+                    "%s: could not save the search's results in %s (%s: %s); they are returned "
+                    "but not on disk. Free space, then rerun with resume to save them (finished "
+                    "jobs are reused).",
+                    self.name,
+                    base_dir,
+                    type(exc).__name__,
+                    exc,
+                )
         except BaseException as exc:
             cancelled = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
             self._save_stopped("cancelled" if cancelled else "error", exc)
             raise
+        finally:
+            session.index.close(compact=True)
         logger.info(
             "%s: done in %.1f s, %s; results in %s", self.name, total_time, self.answer_text(), path
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from configs import REQUIRED, InvalidConfigurationError
 from runner.errors import SearchConfigError
+from runner.job_pickle import SharedObject
 from runner.jobs import Job, expand_sweep, job_dir_of
 
 __all__ = [
@@ -59,6 +60,8 @@ class PointBuilder:
         self.sweep = self._check_sweep(searched)
         self._check_signature(searched)
         self.points = expand_sweep(self.sweep)
+        # The search config (whose method each job runs) is pickled once for all its jobs.
+        self.shared = SharedObject(config, self.base_dir)
 
     # -- validation -----------------------------------------------------------------
 
@@ -204,6 +207,7 @@ class PointBuilder:
             timeout=self.config.timeout,
             retries=self.config.retries,
             point=dict(kwargs),
+            shared=self.shared,
         )
 
     def jobs_for(self, extra: dict[str, Any] | None = None) -> list[Job]:

@@ -204,3 +204,18 @@ def test_logs_follow_prints_new_lines_until_terminated(sweeps: dict) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_optional_list_field_takes_a_list_as_one_value_and_a_list_of_lists_sweeps_it() -> None:
+    from configs import pydraclass
+    from runner.quick_sweep import parse_sweep_args
+
+    @pydraclass
+    class Layers:
+        layers: list[int] = None  # type: ignore[assignment]  # the pydrafig habit: optional
+        seed: int = 0
+
+    fixed = parse_sweep_args(Layers, ["layers=[1,2]"])
+    assert fixed.sweep == {} and fixed.base_config.layers == [1, 2]
+    swept = parse_sweep_args(Layers, ["layers=[[1,2],[3]]"])
+    assert swept.sweep == {"layers": [[1, 2], [3]]}

@@ -1,0 +1,63 @@
+"""`runner status` reads a search's index instead of every job folder, and gives the same rows;
+without the index (or with a stale one) it reads the folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from configs import pydraclass
+from runner.configs.search_configs import GridSearchConfig
+from runner.grid_search import run_grid_searches
+from runner.report import job_rows, search_rows
+from runner.search_index import index_path
+
+
+def _value(config: dict[str, int]) -> int:
+    if config["i"] == 2:
+        raise ValueError("two is right out")
+    return config["i"] * 10
+
+
+@pydraclass
+class IndexGrid(GridSearchConfig):
+    def get_experiment_config_and_base_dir(self, i: int):  # type: ignore[override]
+        return {"i": i}, f"{self.base_dir}/i={i}"
+
+    def run_experiment_config(self, config: dict[str, int]) -> int:
+        return _value(config)
+
+    def agg_results(self, results: list[Any]) -> int:
+        return sum(r.success for r in results)
+
+
+def _rows(root: str) -> list[tuple[Any, ...]]:
+    return [(r.folder, r.status, r.device, r.detail, r.point) for r in job_rows(root)]
+
+
+def test_status_rows_from_the_index_equal_those_from_the_folders(tmp_path: Any) -> None:
+    base = str(tmp_path / "grid")
+    grid = IndexGrid(base_dir=base, sweep_props={"i": [1, 2, 3]}, base_experiment_config={})
+    assert run_grid_searches([grid], max_gpus=0, cpu_slots=2, progress=False) == [2]
+    with open(index_path(base)) as f:
+        lines = [json.loads(line) for line in f]
+    assert len(lines) == 3 and {line["status"] for line in lines} == {"ok", "error"}  # compacted
+    from_index = _rows(str(tmp_path))
+    assert [r[1] for r in from_index] == ["ok", "error", "ok"]
+    assert "ValueError: two is right out" in from_index[1][3]
+    os.unlink(index_path(base))
+    assert _rows(str(tmp_path)) == from_index
+    assert [s.jobs for s in search_rows(str(tmp_path))] == ["3/3 (1 failed)"]
+
+
+def test_an_index_older_than_its_search_is_ignored(tmp_path: Any) -> None:
+    base = str(tmp_path / "grid")
+    grid = IndexGrid(base_dir=base, sweep_props={"i": [1]}, base_experiment_config={})
+    run_grid_searches([grid], max_gpus=0, cpu_slots=1, progress=False)
+    with open(index_path(base), "w") as f:  # a leftover claiming a job that is not there
+        f.write(json.dumps({"dir": "i=99", "status": "ok", "result_summary": 1}) + "\n")
+    past = time.time() - 3600
+    os.utime(index_path(base), (past, past))
+    assert [os.path.basename(r[0]) for r in _rows(str(tmp_path))] == ["i=1"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import bench  # noqa: E402
+from benchmarks import bench, w8_scale  # noqa: E402
 
 Metrics = dict[str, float | bool]
 
@@ -41,6 +41,8 @@ class Workload:
     #: Whether the target holds, from this workload's medians and those of the workloads
     #: run before it in this run (by name); None when it can't be judged.
     check: Callable[[dict[str, float], dict[str, dict[str, float]]], bool | None]
+    #: At most this many repetitions (a workload of minutes runs once).
+    max_reps: int | None = None
 
 
 def _ray_tune_missing() -> str | None:
@@ -124,6 +126,19 @@ WORKLOADS: list[Workload] = [
         ),
     ),
     Workload(
+        "W8",
+        "grids of 500 / 10,000 no-op jobs, 8 slots",
+        w8_scale.w8_sweep_scale,
+        "per_job_ratio",
+        "10k/500 per job <= 1.2, bytes flat, status < 2 s",
+        lambda m, _: (
+            m["per_job_ratio"] <= 1.2
+            and m["bytes_per_job_ratio"] <= 1.2
+            and m["status_s_largest"] < 2
+        ),
+        max_reps=1,
+    ),
+    Workload(
         "W7",
         "ProcessPoolExecutor(8) baseline",
         bench.w7_pool,
@@ -205,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how the local executor starts each job's process (default: the executor's own)",
     )
     parser.add_argument("--details", action="store_true", help="print every metric in the table")
+    parser.add_argument(
+        "--w8-100k", action="store_true", help="W8 also runs 100,000 jobs (several minutes)"
+    )
     args = parser.parse_args(argv)
+    if args.w8_100k:
+        os.environ["RUNNER_BENCH_W8_100K"] = "1"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("runner").setLevel(logging.ERROR)  # the binary searches log every round
 
@@ -228,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results: list[Metrics] = []
         t0 = time.perf_counter()
-        for _ in range(reps):
+        for _ in range(min(reps, workload.max_reps or reps)):
             results.append(workload.fn(args.start_method, args.quick))
         summary = _summarise(results)
         medians = {k: v["median"] for k, v in summary.items()}

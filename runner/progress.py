@@ -454,8 +454,8 @@ class ProgressDisplay:
             cells.append("" if c["elapsed"] is None else format_duration(c["elapsed"]))
             cells.append(f"{tilde}{format_duration(c['eta'])}" if status.state == "running" else "")
             searches.add_row(*cells)
-        if not running:
-            return searches
+        if not running or not any(s.state in ("running", "pending") for s in self.statuses):
+            return searches  # jobs of ended searches are being stopped: not "running"
         tails = self._tails is not None and (width is None or width >= _TAIL_MIN_WIDTH)
         jobs = Table(expand=False)
         jobs.add_column("running job", no_wrap=True, overflow="ellipsis")

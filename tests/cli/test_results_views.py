@@ -100,6 +100,9 @@ def test_grid_ends_with_the_mean_per_point_where_results_are_and_the_first_failu
     ]
     # The display leaves the end message to the command (it prints it under its tables).
     assert "results in" not in grid["result"].stderr.replace("runner grid: results in", "")
+    err = grid["result"].stderr.splitlines()  # not a terminal: plain lines, none twice
+    assert any(line.startswith("[runner] grid g: done, 12/12 done") for line in err)
+    assert len(set(err)) == len(err)
 
 
 def test_status_sorts_numerically_and_summarises_the_grid_per_point(grid: dict) -> None:

@@ -113,7 +113,20 @@ class PointBuilder:
                     f"sweep_props[{key!r}]={values!r} must be a list of values, "
                     f"e.g. {{{key!r}: [{values!r}]}}"
                 )
+            if iter(values) is values:  # a generator or iterator: read once, not picklable
+                raise self._fail(
+                    f"sweep_props[{key!r}] is a {type(values).__name__}, which can be read only "
+                    "once and can't be sent to the jobs' processes; pass a list, e.g. "
+                    f"{{{key!r}: list(...)}}"
+                )
             values = list(values)
+            duplicate = _first_duplicate(values)
+            if duplicate is not None:
+                raise self._fail(
+                    f"sweep_props[{key!r}] lists {values[duplicate]!r} more than once; each value is one "
+                    "point of the sweep (seeds of a point are another sweep key), so remove the "
+                    "repeat"
+                )
             if not values:
                 raise self._fail(
                     f"sweep_props[{key!r}] is empty, so there is nothing to run; give it at "
@@ -243,3 +256,26 @@ def check_distinct_base_dirs(builders: Sequence[PointBuilder]) -> None:
                 f"{builder.base_dir!r}; give each search its own base_dir"
             )
         seen[builder.base_dir] = builder
+
+
+def _first_duplicate(values: Sequence[Any]) -> int | None:
+    """The index of the first value seen before (``1`` and ``1.0`` are one value), or None."""
+    seen: set[Any] = set()
+    unhashable: list[Any] = []
+    for i, value in enumerate(values):
+        try:
+            if value in seen:
+                return i
+            seen.add(value)
+        except TypeError:  # a list, dict or array value: compared by equality, rarely many
+            if any(_equal(value, other) for other in unhashable):
+                return i
+            unhashable.append(value)
+    return None
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays, whose == is elementwise: not a duplicate we can tell
+        return False

@@ -73,6 +73,19 @@ def space_of(config: Any, name: str) -> BisectionSpace:
         lo, hi = math.floor(lo), math.ceil(hi)
         if not lo < hi:
             raise fail(f"range={bounds!r} holds no integers for int prop {config.prop!r}")
+        if hi - lo < 2:
+            raise fail(
+                f"range={bounds!r} has no integer strictly between its ends, so int prop "
+                f"{config.prop!r} has nothing to test; widen the range"
+            )
+    if hi - lo <= precision:
+        # The open interval is already as narrow as asked: no value would ever be tested.
+        suggestion = max(1, (hi - lo) // 10) if integer else (hi - lo) / 10
+        raise fail(
+            f"precision={precision!r} is not below the range's width ({hi - lo!r} for "
+            f"range={bounds!r}), so the search would test nothing and answer nothing; pass a "
+            f"smaller precision (e.g. precision={suggestion!r}) or a wider range"
+        )
     return BisectionSpace(
         lo=int(lo) if integer else float(lo),
         hi=int(hi) if integer else float(hi),

@@ -48,11 +48,19 @@ def _select_searches(searches: list[Any], name: str | None, root: str) -> list[A
     return chosen
 
 
-def _points_table(row: Any, root: str, query: dict[str, Any]) -> Any:
+def _points_table(row: Any, root: str, query: dict[str, Any], *, every: bool) -> Any:
+    """A grid's mean +- std per point; past 50 points (no filter, no --all), the best
+    points and the first ones, with a line saying how many are left out."""
     from runner._sweep_tokens import point_matches, sort_key
 
     stats = row.points
     shown = [p for p in stats.points if point_matches(query, p.point)] if query else stats.points
+    left_out = 0
+    if not query and not every and len(shown) > _ALL_JOBS_UP_TO:
+        # Rendering a table of 100,000 rows takes minutes: the best and the first points.
+        kept = [p for p in shown if p.best]
+        kept += [p for p in shown[: _ALL_JOBS_UP_TO - len(kept)] if not p.best]
+        left_out, shown = len(shown) - len(kept), kept
     shown = sorted(shown, key=lambda p: tuple(sort_key(v) for v in p.point.values()))
     keys = list(dict.fromkeys(k for p in shown for k in p.point))
     over = f" over {', '.join(stats.over)}" if stats.over else ""
@@ -68,6 +76,8 @@ def _points_table(row: Any, root: str, query: dict[str, Any]) -> Any:
         )
         for p in shown
     ]
+    if left_out:
+        title += f" ({left_out} more point(s): --all lists them, key=value picks some)"
     return table(title, [*keys, stats.metric, "n", "failed", "best"], rows, right=["n", "failed"])
 
 
@@ -126,7 +136,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
     for search in searches:
         if search.points is not None and len(search.points.points) > 1:
-            out.print(_points_table(search, root, query))
+            out.print(_points_table(search, root, query, every=args.all))
     if jobs:
         title = "Failed jobs" if args.failed else "Jobs"
         if hidden:

@@ -3,7 +3,7 @@
 Two drivers started on the same search folder (a second copy started by mistake,
 a resume while the first still runs) would run every job twice, double each GPU's
 load and write two result files. :class:`SearchLock` takes an exclusive
-``flock`` on ``<base_dir>/.runner.lock`` and writes who holds it (host,
+``flock`` on ``<base_dir>/.runner/lock`` and writes who holds it (host,
 pid, start time, command line) into the same file; a second driver is refused
 before any job starts, with a :class:`~runner.errors.SearchLockedError` naming the
 holder and what to do.
@@ -44,12 +44,13 @@ __all__ = ["LOCK_FILE", "SearchLock", "read_holder"]
 
 logger = logging.getLogger("runner")
 
-#: The lock file in a search folder (its content says who holds it).
-LOCK_FILE = ".runner.lock"
+#: The lock file in a search folder (its content says who holds it), beside the other
+#: files Runner keeps for the search (runner.job_pickle.SHARED_DIR).
+LOCK_FILE = os.path.join(".runner", "lock")
 
 
 def read_holder(base_dir: str) -> dict[str, Any] | None:
-    """Who holds (or last held) ``base_dir``'s lock: host, pid, started, argv; None if unknown."""
+    """Who holds ``base_dir``'s lock (or held it and died): host, pid, started, argv; else None."""
     try:
         with open(os.path.join(base_dir, LOCK_FILE), encoding="utf-8") as f:
             data = json.loads(f.read() or "null")
@@ -102,7 +103,7 @@ class SearchLock:
             SearchLockedError: Another live driver holds it.
             OSError: The folder or the lock file can't be created.
         """
-        os.makedirs(self.base_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -138,9 +139,13 @@ class SearchLock:
         self._fd = fd
 
     def release(self) -> None:
-        """Drop the lock (the holder details stay, as the last holder's)."""
+        """Drop the lock, and the holder's details: a clean end leaves nothing to take over."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:  # a full or read-only disk: the next driver only warns
+                pass
             os.close(fd)  # closing the lock's open file releases it
 
     def __enter__(self) -> SearchLock:

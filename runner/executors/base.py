@@ -145,7 +145,7 @@ def local_slot_plan(request: SlotRequest) -> SlotPlan:
     plan = request.cpu_plan(info.source, info.reason)
     plan = dataclasses.replace(plan, skipped=info.skipped)
     if request.max_gpus == 0:
-        logger.info("max_gpus=0: running on %d CPU slot(s)", plan.slots_per_device)
+        logger.info("%s: running on %d CPU slot(s)", front_end().cpu_only, plan.slots_per_device)
         return plan
     words = front_end()
     how_many = "one per core" if request.cpu_slots is None else "as asked"

@@ -334,9 +334,9 @@ class SearchRun(abc.ABC):
             raise
         finally:
             session.index.close(compact=True)
-        logger.info(
-            "%s: done in %.1f s, %s; results in %s", self.name, total_time, self.answer_text(), path
-        )
+        # The progress display says how long it took and where the folder is; the log adds
+        # the answer and the results file.
+        logger.info("%s: %s; results file %s", self.name, self.answer_text(), path or "not saved")
         return self.outcome(path, total_time)
 
     def _save_stopped(self, status: str, exc: BaseException) -> None:

@@ -39,7 +39,7 @@ class GridSearch(SearchRun):
         self.results, self.aggregated = None, None
 
     async def explore(self, session: SearchSession) -> None:
-        logger.info("%s: running %d job(s)", self.name, len(self.jobs))
+        logger.debug("%s: running %d job(s)", self.name, len(self.jobs))  # progress says it
         self.results = await session.run_jobs(self.jobs)
         self.aggregated = self._aggregate(self.results)
 

@@ -55,7 +55,7 @@ def test_a_second_driver_is_refused_naming_the_first(tmp_path: Any) -> None:
         assert f"pid {first.pid} on host {socket.gethostname()}" in message
         assert "another base_dir" in message and "runner status" in message
         # Refused before any job: the second driver wrote no job record of its own.
-        assert sorted(os.listdir(search_dir)) == [".runner.lock", "seed=1", "started", "summary.json"]
+        assert sorted(os.listdir(search_dir)) == [".runner", "seed=1", "started", "summary.json"]
     finally:
         open(os.path.join(search_dir, "release"), "w").close()
         out, err = first.communicate(timeout=60)
@@ -78,7 +78,7 @@ def test_a_lock_left_by_a_killed_driver_is_taken_over_with_a_warning(
     assert answer == [1]
     took_over = [r.getMessage() for r in caplog.records if "took over the lock" in r.getMessage()]
     assert len(took_over) == 1 and f"pid {first.pid}" in took_over[0]
-    assert read_holder(search_dir)["pid"] == os.getpid()  # type: ignore[index]
+    assert read_holder(search_dir) is None  # released at the end
 
 
 def test_the_same_folder_twice_in_one_process_is_refused(tmp_path: Any) -> None:
@@ -86,3 +86,13 @@ def test_the_same_folder_twice_in_one_process_is_refused(tmp_path: Any) -> None:
         SearchLock(str(tmp_path)).acquire()
     with SearchLock(str(tmp_path)):  # released on exit: free again
         pass
+
+
+def test_a_clean_end_leaves_nothing_to_take_over(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        for _ in range(2):
+            with SearchLock(str(tmp_path)):
+                assert read_holder(str(tmp_path))["pid"] == os.getpid()  # type: ignore[index]
+    assert read_holder(str(tmp_path)) is None and not caplog.records

@@ -21,14 +21,9 @@ import traceback
 
 SYS_PATH_ENV = "RUNNER_WORKER_SYS_PATH"
 ATTEMPT_ENV = "RUNNER_WORKER_ATTEMPT"
-
-#: Interpreter variables a forked job applies itself (its standard streams): the fork
-#: server starts without them, and each job's value, or their absence, is honoured.
-HANDLED_PYTHON_ENV = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
-
-#: Most bytes of one request to the fork server (the job's environment is the bulk of
-#: it); the driver spawns a job whose request is larger.
-MAX_FORK_REQUEST = 1 << 20
+#: Where a job that returns writes what it imported (JSON, see :func:`report_imports`):
+#: set by the fork server's launcher on the first jobs, to learn what to preload.
+IMPORTS_ENV = "RUNNER_WORKER_IMPORTS_FILE"
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -65,6 +60,8 @@ def main(argv: list[str]) -> int:
     job_dir = argv[1]
     _write_header(os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.environ.pop(ATTEMPT_ENV, "1"))
     restore_sys_path()
+    imports_file = os.environ.pop(IMPORTS_ENV, None)  # the job's own children don't report
+    modules_before = set(sys.modules) if imports_file else None
 
     import cloudpickle
 
@@ -89,7 +86,29 @@ def main(argv: list[str]) -> int:
     # No fsync here: it would add milliseconds to every job's turnaround. The driver flushes
     # result.pkl to disk in the background once it has read it (LocalExecutor).
     atomic_write_bytes(result_path, payload, fsync=False)
+    if imports_file and modules_before is not None:
+        report_imports(imports_file, modules_before)
     return EXIT_OK
+
+
+def report_imports(path: str, modules_before: set[str]) -> None:
+    """Write the modules imported since ``modules_before`` to ``path``, as JSON.
+
+    ``{"modules": [name, ...], "files": {top-level name: its file}}``, names in import
+    order: what the fork server may preload for the next jobs (the driver decides
+    which). Best effort: a report that can't be written only leaves starts cold.
+    """
+    modules = [name for name in list(sys.modules) if name not in modules_before]
+    files = {}
+    for name in modules:
+        top = name.partition(".")[0]
+        if top not in files:
+            files[top] = getattr(sys.modules.get(top), "__file__", None)
+    try:
+        with open(path, "w") as f:
+            json.dump({"modules": modules, "files": files}, f)
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def _fail(result_path: str, text: str) -> int:

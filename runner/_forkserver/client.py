@@ -1,12 +1,10 @@
-"""The driver's side of the fork server: :class:`ForkServerLauncher` and one server's connection.
+"""The driver's side of one fork server: start it, ask it to fork jobs, watch them.
 
-The launcher starts a server lazily, once per event loop (``asyncio.run`` twice gets
-two servers, the first hung up), and forks each job's worker from it. A job spawns
-instead (through the fallback launcher) when its environment changes a variable read
-only when a process starts (``PYTHON*``, ``LD_*``, the locale's), when its request does
-not fit in the server's socket, when the server could not fork it, and for good once
-the server has died (with a warning). Jobs running when the server dies are still
-watched, through a pidfd, and their results collected.
+:class:`ForkServerClient` is one server process and its socket, bound to one event loop;
+:class:`ForkedWorker` one job it forked. Which server a job goes to, and when a job is
+spawned instead, is :class:`~runner._forkserver.launcher.ForkServerLauncher`'s to say.
+Jobs running when their server dies are still watched, through a pidfd, and their
+results collected.
 """
 
 from __future__ import annotations
@@ -22,9 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import TYPE_CHECKING
 
 from runner._forkserver import protocol
+from runner._forkserver.preload import origin_on_path, same_file
 from runner._forkserver.protocol import (
     HANDLED_PYTHON_ENV,
     MAX_MESSAGE,
@@ -35,14 +33,14 @@ from runner._forkserver.protocol import (
     Ping,
     Pong,
     Pool,
+    Preload,
+    Preloaded,
     Started,
 )
 from runner._worker import SYS_PATH_ENV
+from runner.executors.thread_limits import THREAD_ENV
 
-if TYPE_CHECKING:
-    from runner.executors.launchers import Launcher, Worker
-
-__all__ = ["ForkServerLauncher", "ForkedWorker", "forkserver_available"]
+__all__ = ["CannotFork", "ForkServerClient", "ForkedWorker", "ServerGone", "forkserver_available"]
 
 logger = logging.getLogger("runner")
 
@@ -140,14 +138,41 @@ def server_env(env: dict[str, str]) -> dict[str, str]:
     return result
 
 
-class ForkServerClient:
-    """The driver's side of one fork server process, bound to one event loop."""
+def driver_env(extra: dict[str, str]) -> dict[str, str]:
+    """The driver's environment for a server: with its ``sys.path`` (the server imports
+    Runner from where the driver did) and ``extra`` (the jobs' thread limits).
+    """
+    env = dict(os.environ)
+    env[SYS_PATH_ENV] = json.dumps(sys.path)
+    env.update(extra)
+    return env
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+
+class ForkServerClient:
+    """The driver's side of one fork server process, bound to one event loop.
+
+    Args:
+        loop: The event loop that watches the server and its jobs.
+        env: The driver's environment for the server (:func:`driver_env`).
+        preload: Modules the server imports before it forks anything (warm starts);
+            :attr:`preloaded` resolves with its answer.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, env: dict[str, str], preload: list[str] | None = None
+    ) -> None:
         self.loop = loop
+        self.env = env
+        self.cwd = os.getcwd()
+        self.preload = list(preload or ())
+        #: Where the preloaded top-level packages load from (here, as in the server, which
+        #: only imports what the driver's path finds the same): a job whose ``sys.path``
+        #: or working directory moved is forked here only if they still load from there.
+        self.origins = {
+            top: origin_on_path(top) for top in dict.fromkeys(m.partition(".")[0] for m in self.preload)
+        }
+        self._path_verdicts: dict[tuple[str | None, str], bool] = {}
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env[SYS_PATH_ENV] = json.dumps(sys.path)  # the server imports Runner from where we did
         try:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "runner._forkserver", str(child_sock.fileno())],
@@ -171,8 +196,45 @@ class ForkServerClient:
         self._pending: dict[int, asyncio.Future[object]] = {}
         self._workers: dict[int, ForkedWorker] = {}
         self.alive = True
+        #: Hang up once the last job it runs has ended (a newer server took over).
+        self.retiring = False
+        self._closing: asyncio.Task[None] | None = None
+        #: The server's answer to the preload (None without one); ServerGone if it died.
+        self.preloaded: asyncio.Future[object] | None = None
+        if self.preload:
+            request_id = next(self._ids)
+            self.preloaded = self._pending[request_id] = loop.create_future()
+            # Nobody may be waiting when the server dies: don't warn of an unread error.
+            self.preloaded.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:  # the first message, into an empty socket buffer: it never blocks
+                self.sock.send(protocol.encode(Preload(id=request_id, modules=self.preload)))
+            except OSError as exc:
+                self.preloaded.set_exception(ServerGone(f"sending the preload failed: {exc}"))
         loop.add_reader(self.sock.fileno(), self._on_readable)
-        logger.debug("Started the fork server, pid %d", self.popen.pid)
+        logger.debug("Started the fork server, pid %d, preloading %s", self.popen.pid, self.preload)
+
+    def accepts(self, env: dict[str, str]) -> bool:
+        """Whether a job with ``env`` (from this driver's working directory) may be forked here.
+
+        Not when it changes a variable read only at a process's start. A server that
+        preloaded modules also needs the thread limits they loaded with, and a job whose
+        ``sys.path`` would load them from the very same files.
+        """
+        if startup_env(env) != self.startup_env:
+            return False
+        if not self.preload:
+            return True
+        if any(env.get(name) != self.env.get(name) for name in THREAD_ENV):
+            return False
+        key = (env.get(SYS_PATH_ENV), os.getcwd())
+        if key == (self.env.get(SYS_PATH_ENV), self.cwd):
+            return True
+        verdict = self._path_verdicts.get(key)
+        if verdict is None:  # the driver's path is the job's: ask where it finds them now
+            verdict = self._path_verdicts[key] = all(
+                same_file(origin_on_path(top), origin) for top, origin in self.origins.items()
+            )
+        return verdict
 
     async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> ForkedWorker:
         """Have the server fork the worker for ``job_dir``; returns once it leads its session.
@@ -216,6 +278,7 @@ class ForkServerClient:
             return await future
         finally:
             self._pending.pop(request_id, None)
+            self._close_if_retired()
 
     async def _send(self, request_id: int, message: bytes, fds: list[int]) -> None:
         """Send one request, waiting for room in the socket while the server is busy forking."""
@@ -267,6 +330,7 @@ class ForkServerClient:
             worker = self._workers.pop(message.pid, None)
             if worker is not None:
                 worker.set_exit(message.rc)
+            self._close_if_retired()
             return
         future = self._pending.get(getattr(message, "id", -1))
         waiting = future is not None and not future.done()
@@ -281,6 +345,9 @@ class ForkServerClient:
             answer = CannotFork(message.error)
         elif isinstance(message, Pong):
             answer = None
+        elif isinstance(message, Preloaded):
+            self._pending.pop(message.id, None)  # no _request() awaits it to do so
+            answer = message
         else:
             logger.debug("The fork server sent %r, which nothing awaits", message)
             return
@@ -310,6 +377,16 @@ class ForkServerClient:
             worker.orphaned()
         self._workers.clear()
 
+    def retire(self) -> None:
+        """Stop using this server: it exits once the jobs it runs have ended."""
+        self.retiring = True
+        self._close_if_retired()
+
+    def _close_if_retired(self) -> None:
+        if self.retiring and self.alive and not self._workers and not self._pending:
+            self.close_socket()
+            self._closing = self.loop.create_task(self.aclose())  # reap it
+
     def close_socket(self) -> None:
         """Hang up: the server then ends its children's groups and exits."""
         self.alive = False
@@ -321,83 +398,10 @@ class ForkServerClient:
         """Hang up (the server then exits) and reap it."""
         if self.alive:
             self.close_socket()
+        if self.popen.returncode is not None:
+            return
         waited = self.loop.run_in_executor(None, self.popen.wait)
         done, _ = await asyncio.wait({waited}, timeout=SERVER_EXIT_WAIT)
         if not done:
             self.popen.kill()
             await waited
-
-
-class ForkServerLauncher:
-    """Forks each worker from a fork server started on first use; spawns when it can't.
-
-    Args:
-        fallback: The launcher that spawns a job the server can't fork (a
-            :class:`~runner.executors.launchers.ProcessLauncher`).
-    """
-
-    def __init__(self, *, fallback: Launcher) -> None:
-        self._server: ForkServerClient | None = None
-        self._broken = False
-        self._spawn = fallback
-
-    async def start(self) -> None:
-        """Start the fork server now, and wait until it is ready (else the first launch does)."""
-        server = self._current_server()
-        if server is not None:
-            try:
-                await server.ping()
-            except ServerGone:
-                self._broken = True
-
-    def warm_up(self, *, slots: int) -> None:
-        """Start the fork server in the background (no wait) and ask for ``slots`` children.
-
-        Its imports overlap our set-up; once ready, it forks that many children ahead
-        of need unless jobs are already waiting (see :mod:`runner._forkserver.server`).
-        """
-        server = self._current_server()
-        if server is not None:
-            server.request_pool(slots)
-
-    async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> Worker:
-        """Fork the worker for ``job_dir`` from the server (spawn it if the server is gone)."""
-        server = self._current_server()
-        if server is not None and startup_env(env) == server.startup_env:
-            try:
-                return await server.launch(job_dir, env=env, log_fd=log_fd)
-            except CannotFork as exc:
-                logger.info("Spawning %s instead of forking it: %s", job_dir, exc)
-            except ServerGone as exc:
-                self._broken = True
-                logger.debug("Spawning %s: %s", job_dir, exc)
-        return await self._spawn.launch(job_dir, env=env, log_fd=log_fd)
-
-    def _current_server(self) -> ForkServerClient | None:
-        """This loop's server, started if need be; None once it has died (then we spawn)."""
-        loop = asyncio.get_running_loop()
-        server = self._server
-        if server is not None and server.loop is loop and not server.alive:
-            self._broken = True  # it died (and said so, once): spawn from now on
-        if self._broken:
-            return None
-        if server is None or server.loop is not loop:
-            if server is not None and server.alive:
-                server.close_socket()  # a previous loop's server: hang up, it exits
-            try:
-                server = self._server = ForkServerClient(loop)
-            except OSError as exc:
-                self._broken = True
-                logger.warning(
-                    "Could not start the fork server (%s); starting each job in a fresh "
-                    "interpreter instead.",
-                    exc,
-                )
-                return None
-        return server
-
-    async def aclose(self) -> None:
-        """Stop the fork server, if one runs."""
-        server, self._server = self._server, None
-        if server is not None and server.loop is asyncio.get_running_loop():
-            await server.aclose()

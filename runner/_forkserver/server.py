@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from runner._forkserver import protocol
 from runner._forkserver.child import ChildSpec, StartupState, rehearse, run_child, startup_state
-from runner._forkserver.preload import preload_runner
+from runner._forkserver.preload import preload_modules, preload_runner
 from runner._forkserver.protocol import (
     MAX_MESSAGE,
     Exited,
@@ -51,6 +51,8 @@ from runner._forkserver.protocol import (
     Ping,
     Pong,
     Pool,
+    Preload,
+    Preloaded,
     Started,
 )
 
@@ -85,6 +87,8 @@ class Server:
         self.pool_target = 0
         #: True once no request came for REFILL_DELAY: refill until the next request.
         self._quiet = False
+        #: Why this server may fork nothing more (a preload left it unsafe), or None.
+        self.unfit: str | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -206,8 +210,8 @@ class Server:
             idle.sock.close()
         self.idle.clear()
 
-    def _terminate_orphans(self) -> None:
-        # Pre-forked children ran nothing: kill them and reap them now, without a grace.
+    def _kill_idle(self) -> None:
+        """Kill the pre-forked children and reap them now: they ran nothing."""
         waiting = [idle.pid for idle in self.idle]
         self._drop_idle()
         for pid in waiting:
@@ -216,6 +220,23 @@ class Server:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+    def _preload(self, request: Preload) -> None:
+        """Import what the driver asks for every later child, and say whether forking is safe."""
+        # Children forked before lack the modules (the driver sends Preload first, so
+        # there are none unless it changed its mind).
+        self._kill_idle()
+        modules, problem = preload_modules(request.modules)
+        if problem is not None:
+            self.unfit = problem
+            self.pool_target = 0
+        else:
+            gc.freeze()  # the preloaded objects too: shared copy-on-write with every child
+        self._send(Preloaded(id=request.id, modules=modules, problem=problem))
+
+    def _terminate_orphans(self) -> None:
+        # Pre-forked children ran nothing: kill them and reap them now, without a grace.
+        self._kill_idle()
         if not self.children:
             return
         # Each job leads its own process group. SIGKILL goes to every group that got
@@ -266,12 +287,16 @@ class Server:
                 self._terminate_orphans()
                 return None
             request = protocol.decode(data)
-            if not isinstance(request, Fork) or len(fds) != 1:
+            if not isinstance(request, Fork):
                 for fd in fds:
                     os.close(fd)
+            if isinstance(request, Preload):
+                self._preload(request)
+                continue
             if isinstance(request, Pool):  # the scheduler's slots: fork that many ahead of need
-                self.pool_target = max(self.pool_target, min(MAX_POOL, request.size))
-                self._quiet = True  # no burst to wait out: start now, requests first
+                if self.unfit is None:
+                    self.pool_target = max(self.pool_target, min(MAX_POOL, request.size))
+                    self._quiet = True  # no burst to wait out: start now, requests first
                 continue
             if isinstance(request, Ping):  # the driver waits for the server to be ready
                 # Ready includes the pool asked for (a failed fork lowers the target).
@@ -282,9 +307,12 @@ class Server:
                 self._send(Pong(id=request.id))
                 continue
             if not isinstance(request, Fork):
-                raise protocol.ProtocolError(f"the driver sent {request!r}, which the server never takes")
-            if len(fds) != 1:
-                self._send(ForkFailed(id=request.id, error="no log descriptor received"))
+                raise protocol.ProtocolError(f"the server never takes {request!r}")
+            if len(fds) != 1 or self.unfit is not None:
+                for fd in fds:
+                    os.close(fd)
+                why = "no log descriptor received" if self.unfit is None else self.unfit
+                self._send(ForkFailed(id=request.id, error=why))
                 continue
             self._quiet = False
             if not self._hand_to_idle(request, data, fds[0]):
@@ -309,8 +337,6 @@ def _wait_for_job(sock: socket.socket, startup: StartupState) -> ChildSpec:
     if not isinstance(request, Fork):  # the server only ever forwards a Fork
         raise protocol.ProtocolError(f"a pre-forked child was sent {request!r}")
     return ChildSpec(request.job_dir, request.cwd, request.env, fds[0])
-
-
 
 
 def main(argv: list[str]) -> int:

@@ -10,12 +10,18 @@ What starts the child is a :class:`~runner.executors.launchers.Launcher`; two co
 with Runner (``start_method``):
 
 * ``"forkserver"`` (the default on Linux): a fork server (:mod:`runner._forkserver`,
-  :class:`~runner._forkserver.client.ForkServerLauncher`),
+  :class:`~runner._forkserver.launcher.ForkServerLauncher`),
   itself a fresh interpreter started once per executor that has imported the
-  worker side of Runner (never torch, never the user's modules), forks a clean
-  child per job. A fork costs a few milliseconds of CPU; a new interpreter tens.
+  worker side of Runner (never the user's own modules), forks a clean child per
+  job. A fork costs a few milliseconds of CPU; a new interpreter tens. Warm starts:
+  once the first job has returned, a second server preloads the installed
+  third-party modules it imported (numpy, torch, ...), checked safe to fork from,
+  and later jobs find them imported (``preload``).
   If the server dies, the executor logs a warning and spawns from then on; jobs
   running at that moment are still watched and their results collected.
+
+Each job's CPU thread pools (OpenMP, MKL, OpenBLAS, and so torch's) get its share of the
+cores, unless the user set their variables (:mod:`runner.executors.thread_limits`).
 * ``"spawn"``: ``python -m runner._worker <job dir>``, a fresh interpreter per job
   (:class:`ProcessLauncher`).
 """
@@ -31,15 +37,18 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from runner._forkserver.client import ForkServerLauncher, forkserver_available
+from runner._forkserver.client import forkserver_available
+from runner._forkserver.launcher import ForkServerLauncher, checked_preload
 from runner._worker import ATTEMPT_ENV, EXIT_JOB_FAILED, EXIT_OK, SYS_PATH_ENV
 from runner.devices import Device
 from runner.executors._outcome import DEFAULT_GRACE_PERIOD, fsync_if_present
 from runner.executors.attempt import Attempt
 from runner.executors.base import Executor
 from runner.executors.launchers import Launcher, ProcessLauncher, Worker, WorkerProcess
+from runner.executors.thread_limits import thread_limits
 from runner.job_folder import JOB_JSON, RESULT_PKL, read_result
 from runner.job_result import GPUJobResult
 
@@ -89,6 +98,14 @@ class LocalExecutor(Executor):
             with ``PYTHONHASHSEED`` set; use ``"spawn"`` where each job must draw
             its own. Default: the ``RUNNER_START_METHOD`` environment variable, else
             ``"forkserver"``.
+        preload: Warm starts, with ``"forkserver"``. True (default): learn from the
+            first job that returns which installed third-party modules the jobs import
+            (numpy, torch, ...) and preload them in the fork server, so that later jobs
+            find them already imported. A list of module names: preload these from
+            the start, and what is learnt as well. False: every job imports what it
+            needs itself. A preload that would make forking unsafe (CUDA initialised,
+            a thread started, a known-unsafe module, a failed import) is given up,
+            with one warning, and jobs start cold.
 
     Example:
         >>> import asyncio
@@ -106,6 +123,7 @@ class LocalExecutor(Executor):
         launcher: Launcher | None = None,
         tail_lines: int = 20,
         start_method: StartMethod | None = None,
+        preload: bool | Sequence[str] = True,
     ) -> None:
         if (
             isinstance(grace_period, bool)
@@ -120,6 +138,7 @@ class LocalExecutor(Executor):
                 f"start_method={start_method!r} is not one of {', '.join(map(repr, START_METHODS))}"
             )
         self.grace_period = float(grace_period)
+        self.preload = checked_preload(preload)
         if start_method is None:
             # RUNNER_START_METHOD picks the default without touching code (e.g. to run a
             # test suite both ways); an explicit argument wins.
@@ -138,13 +157,16 @@ class LocalExecutor(Executor):
         start_method = method
         if launcher is None:
             launcher = (
-                ForkServerLauncher(fallback=ProcessLauncher())
+                ForkServerLauncher(fallback=ProcessLauncher(), preload=self.preload)
                 if start_method == "forkserver"
                 else ProcessLauncher()
             )
         self.launcher: Launcher = launcher
         self.tail_lines = tail_lines
         self._flushes: set[asyncio.Future[None]] = set()
+        #: Jobs that run at once (the scheduler's slots; None until it says): each job's
+        #: share of the cores for its thread pools.
+        self._concurrent_jobs: int | None = None
 
     async def start(self) -> None:
         """Start the fork server now and wait until it is ready; optional.
@@ -156,7 +178,11 @@ class LocalExecutor(Executor):
         await self.launcher.start()
 
     def warm_up(self, *, slots: int) -> None:
-        """Start the fork server in the background, without waiting for it (see ``start``)."""
+        """Start the fork server in the background, without waiting for it (see ``start``).
+
+        ``slots``, the jobs that run at once, also sizes each job's CPU thread limits.
+        """
+        self._concurrent_jobs = slots
         self.launcher.warm_up(slots=slots)
 
     async def aclose(self) -> None:
@@ -197,6 +223,7 @@ class LocalExecutor(Executor):
 
     def _child_env(self, device: Device, attempt: int) -> dict[str, str]:
         env = dict(os.environ)  # a copy: the parent's environment is never mutated
+        env.update(thread_limits(env, self._concurrent_jobs))  # none where the user set them
         if "CUDA_VISIBLE_DEVICES" not in env and not device.is_cpu:
             # The devices were numbered by NVML, in PCI bus order; CUDA's default order is
             # fastest first, so on a mixed machine index i could be another card than the

@@ -26,6 +26,7 @@ from sched_jobs import FailJob, HangJob, RecordJob
 
 from runner.devices import CPU_DEVICE, Device
 from runner.executors.local import LocalExecutor, forkserver_available
+from runner.executors.thread_limits import thread_limits
 from runner.jobs import Job
 from runner.scheduler import GPUJobResult, GPUScheduler
 
@@ -153,6 +154,7 @@ def test_env_path_cwd_and_session_match_the_launch(
     # Exactly the launcher's environment: the parent's, plus what the executor sets.
     expected = dict(os.environ, CUDA_VISIBLE_DEVICES="GPU-abc")
     expected.setdefault("PYTHONUNBUFFERED", "1")
+    expected.update(thread_limits(os.environ, None))  # each job's share of the cores
     if "CUDA_VISIBLE_DEVICES" not in os.environ:  # devices numbered by NVML: PCI bus order
         expected.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     assert b["env"] == expected
@@ -594,6 +596,8 @@ async def _burst_then_pool(executor: LocalExecutor, folder: str, count: int) -> 
     """Run ``count`` overlapping jobs, then wait for the server to pre-fork as many children.
 
     Returns the waiting children's pids (the server's only children once the burst is over).
+    The burst's jobs may have taught the executor modules to preload: ``start`` waits
+    for the warm server that then takes over, so the pool is the one the next jobs use.
     """
     os.makedirs(folder)
     await asyncio.gather(
@@ -605,6 +609,7 @@ async def _burst_then_pool(executor: LocalExecutor, folder: str, count: int) -> 
             for i in range(count)
         )
     )
+    await executor.start()
     server = psutil.Process(executor.launcher._server.popen.pid)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
     while len(server.children()) < count:
@@ -647,6 +652,7 @@ def test_pre_forked_children_run_the_next_burst_with_the_same_isolation(
         seen = result.result
         expected = dict(os.environ, CUDA_VISIBLE_DEVICES=device.cuda_id)
         expected.setdefault("PYTHONUNBUFFERED", "1")
+        expected.update(thread_limits(os.environ, None))  # each job's share of the cores
         if "CUDA_VISIBLE_DEVICES" not in os.environ:
             expected.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         assert seen["env"] == expected

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-__all__ = ["UsageError", "console", "duration", "print_json", "rel", "table"]
+__all__ = ["UsageError", "console", "duration", "print_json", "rel", "safe_text", "table"]
 
 
 class UsageError(Exception):
@@ -26,6 +26,26 @@ def console(file: IO[str] | None = None) -> Any:
     return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
 
 
+def safe_text(text: str) -> str:
+    r"""``text`` with control and format characters escaped (``\x1b``, ``\u202e``).
+
+    Folder names, ``job.json`` and ``summary.json`` are anyone's text: printed raw, an
+    escape sequence in them could retitle the window, clear the screen or hide a line.
+
+    Example:
+        >>> print(safe_text("seed=1\x1b]0;owned\x07 ok"))
+        seed=1\x1b]0;owned\x07 ok
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def table(
     title: str,
     columns: Sequence[str],
@@ -37,12 +57,13 @@ def table(
     from rich.table import Table
     from rich.text import Text
 
-    shown = Table(title=Text(title) if title else None, title_justify="left")
+    shown = Table(title=Text(safe_text(title)) if title else None, title_justify="left")
     for column in columns:
         shown.add_column(column, overflow="fold", justify="right" if column in right else "left")
     for row in rows:
-        # Text, not markup: a folder called [red] must print as written.
-        shown.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        # Text, not markup: a folder called [red] must print as written; and escaped: a
+        # folder or a job.json may hold terminal escape sequences.
+        shown.add_row(*(Text(safe_text("" if cell is None else str(cell))) for cell in row))
     return shown
 
 

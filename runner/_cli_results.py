@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from runner._cli_common import table
+from runner._cli_common import safe_text, table
 from runner.progress import Failure, end_message
 
 __all__ = ["JOB_ROWS", "first_failure_of", "grid_tables", "job_table_rows", "print_end"]
@@ -107,4 +107,4 @@ def first_failure_of(summary: Any) -> Failure | None:
 def print_end(console: Any, label: str, base_dir: str, failure: Failure | None) -> None:
     """Where the results are, the commands to look at them, and the first failure."""
     for line in end_message(label, os.path.abspath(base_dir), failure):
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(safe_text(line), markup=False, soft_wrap=True)

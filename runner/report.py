@@ -105,12 +105,36 @@ def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
 
 
 def _read_json(path: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None, with a one-line warning, when it is not one."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError):  # being replaced right now, or not ours
+    except FileNotFoundError:  # removed between the walk and the read
         return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError, RecursionError) as exc:  # damaged, not ours, or hostile
+        _skip(path, exc)
+        return None
+    if not isinstance(data, dict):
+        _skip(path, f"holds a JSON {type(data).__name__}, not an object")
+        return None
+    return data
+
+
+def _skip(path: str, why: object) -> None:
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {str(why)[:200]}"
+    logger.warning("skipping %r: %s", path, why)  # %r: the name itself may hold escapes
+
+
+def _each_row(path: str, make: Any, *args: Any, **kwargs: Any) -> Any:
+    """``make(path, ...)``, or None with a warning when the file's content breaks it."""
+    try:
+        return make(path, *args, **kwargs)
+    except ReportError:  # the user's request (a --metric) is at fault, not the file
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        _skip(path, exc)
+        return None
 
 
 def _check_dir(root: str) -> str:
@@ -237,12 +261,13 @@ def job_rows(root: str) -> list[JobRow]:
     for path in _walk(root, JOB_JSON, indexes):
         record = _read_json(path)
         if record is not None:
-            rows.append(_job_row(path, record, now))
+            rows.append(_each_row(path, _job_row, record, now))
     for index in indexes.values():
         for folder, record in index.items():
-            rows.append(_job_row(os.path.join(folder, JOB_JSON), record, now))
-    rows.sort(key=JobRow.sort_key)
-    return rows
+            rows.append(_each_row(os.path.join(folder, JOB_JSON), _job_row, record, now))
+    kept = [row for row in rows if row is not None]
+    kept.sort(key=JobRow.sort_key)
+    return kept
 
 
 @dataclasses.dataclass
@@ -408,7 +433,9 @@ def search_rows(
     for path in _walk(root, SUMMARY_FILE):
         summary = _read_json(path)
         if summary is not None:
-            rows.append(_search_row(path, summary, jobs, metric=metric, direction=direction))
+            row = _each_row(path, _search_row, summary, jobs, metric=metric, direction=direction)
+            if row is not None:
+                rows.append(row)
     rows.sort(key=lambda row: _natural(row.base_dir))
     return rows
 

@@ -46,7 +46,7 @@ from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
 from runner.devices import Device
 from runner.errors import MissingDependencyError
 from runner.executors._outcome import CANCELLED_SUMMARY, fsync_if_present
-from runner.executors.attempt import Attempt
+from runner.executors.attempt import Attempt, open_log
 from runner.job_folder import RESULT_PKL
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
@@ -127,7 +127,7 @@ def run_worker(
     host = socket.gethostname()
     out_file = str(record["out_file"])
 
-    log_fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = open_log(out_file)
     try:
         start = time.time()
         popen = subprocess.Popen(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import socket
@@ -39,7 +40,7 @@ from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
 from runner.jobs import job_dir_of
 
-__all__ = ["Attempt", "HOST"]
+__all__ = ["Attempt", "HOST", "open_log"]
 
 logger = logging.getLogger("runner")
 
@@ -198,6 +199,17 @@ class Attempt:
         except OSError as exc:
             logger.warning("Could not record the cancel of %s: %s", self.job_dir, exc)
 
+    def open_log(self) -> int:
+        """Open the job's log for appending; never through a symbolic link.
+
+        A link planted where the log goes would have the job's output written wherever
+        it points (a file of the user's, or of root's); Runner creates the log itself.
+
+        Raises:
+            OSError: The log can't be opened, or is a symbolic link (the message says so).
+        """
+        return open_log(self.out_file)
+
     def tail(self) -> str:
         """The last lines of the job's log (for error texts)."""
         return log_tail(self.out_file, self.tail_lines)
@@ -232,6 +244,22 @@ class Attempt:
         else:
             record.write(self.job_dir, fsync=False)
             self._flush_behind(self.job_dir)
+
+
+def open_log(path: str) -> int:
+    """``path`` opened for appending (created 0o644), refusing a symbolic link: see
+    :meth:`Attempt.open_log`."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(
+                exc.errno,
+                f"{path} is a symbolic link; Runner writes a job's log only to a file it "
+                "creates itself: remove the link",
+            ) from None
+        raise
 
 
 def _write_error(job_dir: str, exc: OSError) -> str:

@@ -250,9 +250,9 @@ class LocalExecutor(Executor):
         if failed is not None:
             return failed
         try:
-            log_fd = os.open(run.out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            log_fd = run.open_log()
         except OSError as exc:
-            return run.fail("error", f"Could not open the job's log: {type(exc).__name__}: {exc}")
+            return run.fail("error", f"Could not open the job's log: {exc}")
         try:
             start_time = time.time()
             proc = await self.launcher.launch(

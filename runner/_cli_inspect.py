@@ -217,9 +217,9 @@ def _job_folders(root: str) -> list[str]:
 def _folder_point(folder: str) -> dict[str, Any]:
     """The job's swept values: job.json's point, else read from a ``k=v,k=v`` folder name."""
     from runner._sweep_tokens import parse_point
-    from runner.report import _read_json
+    from runner.sweep_files import read_json_object
 
-    record = _read_json(os.path.join(folder, JOB_JSON)) or {}
+    record = read_json_object(os.path.join(folder, JOB_JSON)) or {}
     point = record.get("point")
     if isinstance(point, dict):
         return point

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from runner.errors import MissingDependencyError, ReportError
 from runner.grid_points import is_number, metric_getter
 from runner.job_folder import JOB_JSON
-from runner.report import _check_dir, _read_json, _walk
 from runner.search_results import SUMMARY_FILE
+from runner.sweep_files import check_dir, read_json_object, walk_files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -149,8 +149,8 @@ def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, 
     if base_dir is None:
         return []
     found = []
-    for path in _walk(base_dir, JOB_JSON):
-        record = _read_json(path)
+    for path in walk_files(base_dir, JOB_JSON):
+        record = read_json_object(path)
         if record and record.get("status") == "ok" and isinstance(record.get("point"), dict):
             found.append({"point": record["point"], "result": record.get("result_summary")})
     return found
@@ -338,12 +338,12 @@ def write_plots(
     if os.path.isfile(root):
         summaries = [os.path.abspath(root)]
     else:
-        summaries = list(_walk(_check_dir(root), SUMMARY_FILE))
+        summaries = list(walk_files(check_dir(root), SUMMARY_FILE))
     if not summaries:
         raise ReportError(f"no summary.json under {root!r}: is it a sweep's base_dir?")
     written: list[str] = []
     for path in summaries:
-        summary = _read_json(path)
+        summary = read_json_object(path)
         if summary is None:
             continue
         base_dir = os.path.dirname(path)

@@ -20,15 +20,15 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from runner._sweep_tokens import sort_key
 from runner.errors import ReportError
 from runner.grid_points import PointTable, point_stats
 from runner.job_folder import JOB_JSON
-from runner.search_index import index_path, read_index
 from runner.search_results import SUMMARY_FILE
+from runner.sweep_files import check_dir, each_row, pid_alive, read_json_object, walk_files
 
 __all__ = [
     "JobRow",
@@ -45,120 +45,7 @@ __all__ = [
 
 logger = logging.getLogger("runner")
 
-_SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
 _HOST = socket.gethostname()
-
-
-# -- walking ----------------------------------------------------------------------------
-
-
-def _walk(
-    root: str, name: str, indexes: dict[str, dict[str, dict[str, Any]]] | None = None
-) -> Iterator[str]:
-    """Paths of every file called ``name`` under ``root``, in a stable order.
-
-    A search folder with a status index (:mod:`runner.search_index`) that is not
-    older than its summary has its job folders read from the index, not walked: they
-    are left out here, and the index goes into ``indexes`` (search folder -> rows).
-    """
-    for folder, dirs, files in os.walk(root):
-        covered: set[str] = set()
-        if SUMMARY_FILE in files:
-            index = _fresh_index(folder)
-            if index is not None:
-                if indexes is not None:
-                    indexes[folder] = index
-                covered = {os.path.basename(f) for f in index if os.path.dirname(f) == folder}
-        dirs[:] = sorted(
-            d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and d not in covered
-        )
-        if name in files:
-            yield os.path.join(folder, name)
-
-
-#: Indexes read in this process, by path: (mtime, search running, rows).
-_INDEX_CACHE: dict[str, tuple[float, bool, dict[str, dict[str, Any]]]] = {}
-
-
-def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
-    """The search's index rows, or None when it has none or it predates the summary."""
-    path = index_path(search_dir)
-    summary = _read_json(os.path.join(search_dir, SUMMARY_FILE)) or {}
-    try:
-        mtime = os.stat(path).st_mtime
-    except OSError:
-        return None
-    started = summary.get("started")
-    if isinstance(started, (int, float)) and mtime < started:
-        return None  # written by an earlier run; this one kept none (an older Runner?)
-    running = summary.get("status") == "running"
-    cached = _INDEX_CACHE.get(path)
-    if cached is not None and cached[:2] == (mtime, running):
-        return cached[2]
-    try:
-        rows = read_index(search_dir, search_running=running)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        logger.warning("%s: unreadable status index (%s); reading its job folders", path, exc)
-        return None
-    _INDEX_CACHE[path] = (mtime, running, rows)
-    return rows
-
-
-def _read_json(path: str) -> dict[str, Any] | None:
-    """The JSON object in ``path``; None, with a one-line warning, when it is not one."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:  # removed between the walk and the read
-        return None
-    except (OSError, ValueError, RecursionError) as exc:  # damaged, not ours, or hostile
-        _skip(path, exc)
-        return None
-    if not isinstance(data, dict):
-        _skip(path, f"holds a JSON {type(data).__name__}, not an object")
-        return None
-    return data
-
-
-def _skip(path: str, why: object) -> None:
-    if isinstance(why, BaseException):
-        why = f"{type(why).__name__}: {str(why)[:200]}"
-    logger.warning("skipping %r: %s", path, why)  # %r: the name itself may hold escapes
-
-
-def _each_row(path: str, make: Any, *args: Any, **kwargs: Any) -> Any:
-    """``make(path, ...)``, or None with a warning when the file's content breaks it."""
-    try:
-        return make(path, *args, **kwargs)
-    except ReportError:  # the user's request (a --metric) is at fault, not the file
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-        _skip(path, exc)
-        return None
-
-
-def _check_dir(root: str) -> str:
-    if not os.path.isdir(root):
-        raise ReportError(f"{root!r} is not a folder; pass the base_dir of a sweep")
-    return os.path.abspath(root)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (a zombie counts: not yet reaped).
-
-    Example:
-        >>> pid_alive(os.getpid())
-        True
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    except OSError:
-        return False
-    return True
 
 
 # -- status -----------------------------------------------------------------------------
@@ -258,13 +145,13 @@ def job_rows(root: str) -> list[JobRow]:
     now = time.time()
     rows = []
     indexes: dict[str, dict[str, dict[str, Any]]] = {}
-    for path in _walk(root, JOB_JSON, indexes):
-        record = _read_json(path)
+    for path in walk_files(root, JOB_JSON, indexes):
+        record = read_json_object(path)
         if record is not None:
-            rows.append(_each_row(path, _job_row, record, now))
+            rows.append(each_row(path, _job_row, record, now))
     for index in indexes.values():
         for folder, record in index.items():
-            rows.append(_each_row(os.path.join(folder, JOB_JSON), _job_row, record, now))
+            rows.append(each_row(os.path.join(folder, JOB_JSON), _job_row, record, now))
     kept = [row for row in rows if row is not None]
     kept.sort(key=JobRow.sort_key)
     return kept
@@ -427,13 +314,13 @@ def search_rows(
         >>> [(row.kind, row.status, row.jobs) for row in search_rows("runs")]  # doctest: +SKIP
         [('grid_search', 'running', '3/8')]
     """
-    root = _check_dir(root)
+    root = check_dir(root)
     jobs = job_rows(root) if jobs is None else jobs
     rows = []
-    for path in _walk(root, SUMMARY_FILE):
-        summary = _read_json(path)
+    for path in walk_files(root, SUMMARY_FILE):
+        summary = read_json_object(path)
         if summary is not None:
-            row = _each_row(path, _search_row, summary, jobs, metric=metric, direction=direction)
+            row = each_row(path, _search_row, summary, jobs, metric=metric, direction=direction)
             if row is not None:
                 rows.append(row)
     rows.sort(key=lambda row: _natural(row.base_dir))
@@ -456,7 +343,7 @@ def load_results_file(path: str) -> Any:
     if not os.path.isfile(path):
         raise ReportError(f"{path!r} is not a file; pass a *_results_*.pkl or a summary.json")
     if path.endswith(".json"):
-        data = _read_json(path)
+        data = read_json_object(path)
         if data is None:
             raise ReportError(f"{path!r} is not a JSON object")
         return data

@@ -1,0 +1,139 @@
+"""Finding and reading a sweep's files on disk, trusting none of them.
+
+``runner status``, ``show`` and ``plot`` read folders that anyone may have written
+to: a file may be half-written, damaged, of another program, or hostile (nested
+100,000 levels deep). Every reader here skips such a file with one warning and
+goes on. A search folder with a fresh status index (:mod:`runner.search_index`)
+has its job folders read from the index instead of walked.
+
+Example:
+    >>> list(walk_files("/nonexistent", "job.json"))
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from runner.errors import ReportError
+from runner.search_index import index_path, read_index
+from runner.search_results import SUMMARY_FILE
+
+__all__ = ["check_dir", "each_row", "pid_alive", "read_json_object", "skip_file", "walk_files"]
+
+logger = logging.getLogger("runner")
+
+_SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
+
+
+def walk_files(
+    root: str, name: str, indexes: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> Iterator[str]:
+    """Paths of every file called ``name`` under ``root``, in a stable order.
+
+    A search folder with a status index (:mod:`runner.search_index`) that is not
+    older than its summary has its job folders read from the index, not walked: they
+    are left out here, and the index goes into ``indexes`` (search folder -> rows).
+    """
+    for folder, dirs, files in os.walk(root):
+        covered: set[str] = set()
+        if SUMMARY_FILE in files:
+            index = _fresh_index(folder)
+            if index is not None:
+                if indexes is not None:
+                    indexes[folder] = index
+                covered = {os.path.basename(f) for f in index if os.path.dirname(f) == folder}
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and d not in covered
+        )
+        if name in files:
+            yield os.path.join(folder, name)
+
+
+#: Indexes read in this process, by path: (mtime, search running, rows).
+_INDEX_CACHE: dict[str, tuple[float, bool, dict[str, dict[str, Any]]]] = {}
+
+
+def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
+    """The search's index rows, or None when it has none or it predates the summary."""
+    path = index_path(search_dir)
+    summary = read_json_object(os.path.join(search_dir, SUMMARY_FILE)) or {}
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return None
+    started = summary.get("started")
+    if isinstance(started, (int, float)) and mtime < started:
+        return None  # written by an earlier run; this one kept none (an older Runner?)
+    running = summary.get("status") == "running"
+    cached = _INDEX_CACHE.get(path)
+    if cached is not None and cached[:2] == (mtime, running):
+        return cached[2]
+    try:
+        rows = read_index(search_dir, search_running=running)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        logger.warning("%s: unreadable status index (%s); reading its job folders", path, exc)
+        return None
+    _INDEX_CACHE[path] = (mtime, running, rows)
+    return rows
+
+
+def read_json_object(path: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None, with a one-line warning, when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:  # removed between the walk and the read
+        return None
+    except (OSError, ValueError, RecursionError) as exc:  # damaged, not ours, or hostile
+        skip_file(path, exc)
+        return None
+    if not isinstance(data, dict):
+        skip_file(path, f"holds a JSON {type(data).__name__}, not an object")
+        return None
+    return data
+
+
+def skip_file(path: str, why: object) -> None:
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {str(why)[:200]}"
+    logger.warning("skipping %r: %s", path, why)  # %r: the name itself may hold escapes
+
+
+def each_row(path: str, make: Any, *args: Any, **kwargs: Any) -> Any:
+    """``make(path, ...)``, or None with a warning when the file's content breaks it."""
+    try:
+        return make(path, *args, **kwargs)
+    except ReportError:  # the user's request (a --metric) is at fault, not the file
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        skip_file(path, exc)
+        return None
+
+
+def check_dir(root: str) -> str:
+    if not os.path.isdir(root):
+        raise ReportError(f"{root!r} is not a folder; pass the base_dir of a sweep")
+    return os.path.abspath(root)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (a zombie counts: not yet reaped).
+
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    return True

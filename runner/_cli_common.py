@@ -68,7 +68,7 @@ def table(
 
 
 def duration(seconds: float | None) -> str:
-    from runner.progress import format_duration
+    from runner.sweep_text import format_duration
 
     return "" if seconds is None else format_duration(seconds)
 

@@ -250,7 +250,7 @@ def _find_log(root: str, job: str) -> str:
     import difflib
 
     from runner._sweep_tokens import sort_key
-    from runner.progress import point_label
+    from runner.sweep_text import point_label
 
     for candidate in (job, os.path.join(root, job)):
         if os.path.isfile(candidate):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner._cli_common import safe_text, table
-from runner.progress import Failure, end_message
+from runner.sweep_text import Failure, end_message
 
 __all__ = ["JOB_ROWS", "first_failure_of", "grid_tables", "job_table_rows", "print_end"]
 
@@ -20,7 +20,7 @@ JOB_ROWS = 50
 
 def job_table_rows(jobs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """A row per job summary (summary.json's form): point, status, device, duration, result."""
-    from runner.progress import format_duration
+    from runner.sweep_text import format_duration
 
     rows = []
     for job in jobs:

@@ -181,9 +181,9 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     from runner._cli_results import grid_tables, print_end
     from runner._sweep_tokens import expand_ranges
     from runner.grid_search import run_grid_searches
-    from runner.progress import Failure
     from runner.quick_sweep import build_grid_search, default_base_dir
     from runner.search_results import job_summary
+    from runner.sweep_text import Failure
 
     options = _run_options(args)
     script = _load_script(args.target)

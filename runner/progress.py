@@ -34,10 +34,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
-import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -49,6 +47,14 @@ if TYPE_CHECKING:
 
 from runner.front_end import front_end
 from runner.jobs import job_dir_of
+from runner.sweep_text import (
+    Failure,
+    end_message,
+    error_headline,
+    format_duration,
+    format_value,
+    point_label,
+)
 
 __all__ = [
     "PROGRESS_ENV",
@@ -102,115 +108,11 @@ def resolve_mode(progress: bool | None, stream: IO[str] | None = None) -> Mode |
     return "live" if _is_terminal(stream if stream is not None else sys.stdout) else "plain"
 
 
-def format_duration(seconds: float | None) -> str:
-    """``75`` -> ``"1m15s"``; ``None`` -> ``"?"``.
-
-    Example:
-        >>> format_duration(5.2), format_duration(75), format_duration(3 * 3600 + 60)
-        ('5.2s', '1m15s', '3h01m')
-    """
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "?"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def _is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # a closed or odd stream
         return False
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def point_label(point: Any) -> str:
-    """``lr=0.001 seed=1``: a sweep point as the tables print it (and ``runner logs`` takes)."""
-    if isinstance(point, dict) and point:
-        return " ".join(f"{k}={_fmt(v)}" for k, v in point.items())
-    return ""
-
-
-def error_headline(error: str | None) -> str:
-    """The line of a job's error text that says what went wrong.
-
-    A traceback's last line (the exception); for a crash, a timeout or an exit
-    without result, the sentence before the quoted log lines.
-
-    Example:
-        >>> error_headline("Traceback (most recent call last):\\n  ...\\nValueError: lr < 0\\n")
-        'ValueError: lr < 0'
-        >>> error_headline("The job's process was killed by SIGKILL (9). Last lines of x.log:\\nepoch 3")
-        "The job's process was killed by SIGKILL (9)."
-    """
-    if not error:
-        return ""
-    head, sep, _ = error.partition(" Last lines of ")
-    if sep:
-        return head.strip()
-    lines = [line.strip() for line in error.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def _shell_path(path: str) -> str:
-    """``path`` relative to the working folder when it is inside it, quoted for a shell."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        rel = path
-    return shlex.quote(path if rel.startswith("..") else rel)
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-    """A failed job, as the end message names it: its point, its error text, its log."""
-
-    point: dict[str, Any] | None
-    error: str | None
-    log: str | None
-
-    @classmethod
-    def of(cls, result: Any) -> Failure:
-        """From a ``GPUJobResult``."""
-        point = getattr(getattr(result, "job", None), "point", None)
-        return cls(point if isinstance(point, dict) else None, result.error, result.out_file)
-
-
-def end_message(label: str, base_dir: str, first_failure: Failure | None = None) -> list[str]:
-    """What to say when a search ends: where its results are, how to look at them, and
-    its first failed job's error and log. (How many jobs ran and failed, the final
-    table or line above it says.)
-
-    Example:
-        >>> for line in end_message("grid lr", "/runs/lr",
-        ...         Failure({"lr": 0.1}, "ValueError: boom", "/runs/lr/a.log")):
-        ...     print(line)
-        grid lr: results in /runs/lr
-          runner status /runs/lr   (a table per search; a grid's mean +- std per point)
-          runner plot /runs/lr     (PNG plots)
-          first failure: lr=0.1: ValueError: boom
-            log: /runs/lr/a.log
-    """
-    where = _shell_path(base_dir)
-    lines = [
-        f"{label}: results in {where}",
-        f"  runner status {where}   (a table per search; a grid's mean +- std per point)",
-        f"  runner plot {where}     (PNG plots)",
-    ]
-    if first_failure is not None:
-        point = point_label(first_failure.point)
-        headline = error_headline(first_failure.error) or "no error text"
-        lines.append(f"  first failure: {point + ': ' if point else ''}{headline}")
-        if first_failure.log:
-            lines.append(f"    log: {_shell_path(first_failure.log)}")
-    return lines
 
 
 class ProgressDisplay:
@@ -385,7 +287,7 @@ class ProgressDisplay:
         ]
         if status.kind == "binary_search" and status.interval is not None:
             lo, hi = status.interval
-            parts.append(f"round {status.rounds}, interval ({_fmt(lo)}, {_fmt(hi)})")
+            parts.append(f"round {status.rounds}, interval ({format_value(lo)}, {format_value(hi)})")
         if c["elapsed"] is not None:
             parts.append(f"elapsed {format_duration(c['elapsed'])}")
         if status.state == "running":
@@ -439,7 +341,7 @@ class ProgressDisplay:
             interval = ""
             if status.kind == "binary_search" and status.interval is not None:
                 lo, hi = status.interval
-                interval = f"({_fmt(lo)}, {_fmt(hi)}) r{status.rounds}"
+                interval = f"({format_value(lo)}, {format_value(hi)}) r{status.rounds}"
             cells: list[Any] = [
                 Text(self.search_label(status)),
                 c["state"],

@@ -381,7 +381,7 @@ def label_grid_aggregate(data: Any) -> Any:
         ...     "jobs": [{"point": {"lr": 0.1}}, {"point": {"lr": 0.2}}]})["aggregated"]
         {'lr=0.1': 0.5, 'lr=0.2': 0.7}
     """
-    from runner.progress import point_label
+    from runner.sweep_text import point_label
 
     if not isinstance(data, dict):
         return data

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import bench, w8_scale  # noqa: E402
+from benchmarks import bench, ml_grid, w8_scale  # noqa: E402
 
 Metrics = dict[str, float | bool]
 
@@ -136,6 +136,15 @@ WORKLOADS: list[Workload] = [
             and m["bytes_per_job_ratio"] <= 1.2
             and m["status_s_largest"] < 2
         ),
+        max_reps=1,
+    ),
+    Workload(
+        "W10",
+        "scikit-learn MLP grid: Runner vs joblib vs loop",
+        ml_grid.w10_ml_grid,
+        "runner_over_joblib",
+        "Runner <= 1.25x joblib, same accuracies",
+        lambda m, _: m["runner_over_joblib"] <= 1.25 and bool(m["same_accuracies"]),
         max_reps=1,
     ),
     Workload(

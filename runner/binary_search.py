@@ -14,13 +14,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runner.configs.search_configs import BinarySearchConfig
+from runner.errors import SearchConfigError
 from runner.executors import Executor
 from runner.scheduler import GPUScheduler
 from runner.searches.binary import BinarySearch, BinarySearchResult
 from runner.searches.context import SearchContext
 from runner.searches.driver import SlotOptions, drive
+from runner.searches.noisy import ProbabilisticSearch
 
 __all__ = ["BinarySearchResult", "run_binary_search", "run_binary_searches"]
+
+
+def binary_search_of(config: BinarySearchConfig) -> BinarySearch:
+    """The validated search for ``config``, by its ``method``."""
+    method = getattr(config, "method", "bisection")
+    if method == "probabilistic":
+        return ProbabilisticSearch(config)
+    if method != "bisection":
+        raise SearchConfigError(
+            f"{type(config).__name__}(base_dir={getattr(config, 'base_dir', None)!r}): "
+            f"method={method!r} must be 'bisection' (classic, exact for deterministic rules) "
+            "or 'probabilistic' (for outcomes that vary from seed to seed)"
+        )
+    return BinarySearch(config)
 
 
 async def run_binary_search(
@@ -41,7 +57,7 @@ async def run_binary_search(
         ...     async with GPUScheduler(max_gpus=2) as scheduler:
         ...         achieved, failed = await run_binary_search(search, scheduler)
     """
-    outcome: BinarySearchResult = await BinarySearch(config).run(
+    outcome: BinarySearchResult = await binary_search_of(config).run(
         scheduler, context=context or SearchContext(), resume=resume
     )
     return outcome
@@ -87,7 +103,8 @@ def run_binary_searches(
         >>> # [(achieved, failed)] = run_binary_searches([search], max_gpus=4)
     """
     runs = [
-        BinarySearch(c) for c in ([configs] if isinstance(configs, BinarySearchConfig) else configs)
+        binary_search_of(c)
+        for c in ([configs] if isinstance(configs, BinarySearchConfig) else configs)
     ]
     slots = SlotOptions(max_gpus, simultaneous_jobs_per_gpu, skip_busy_gpus, cpu_slots)
     return drive(runs, slots, resume=resume, executor=executor, progress=progress)

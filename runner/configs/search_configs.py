@@ -98,7 +98,7 @@ class BinarySearchConfig(SearchConfig):
 
     #: The property searched over: a parameter of ``get_experiment_config_and_base_dir``.
     prop: str = REQUIRED
-    #: ``(lo, hi)``: the bounds of the search, never tested themselves.
+    #: ``(lo, hi)``: the bounds of the search (tested themselves only per ``test_range_ends``).
     range: tuple = REQUIRED
     #: The search stops once the interval is this narrow (ints: adjacent values at 1).
     precision: int | float = REQUIRED
@@ -108,6 +108,23 @@ class BinarySearchConfig(SearchConfig):
     scale: Literal["linear", "log"] = "linear"
     #: Values tested per round: ``"auto"`` fills idle slots, ``1`` is classic bisection.
     parallel_points: int | Literal["auto"] = "auto"
+    #: Test ``lo`` and ``hi`` themselves in the first round: ``"auto"`` when the round
+    #: leaves two places idle (no extra round), ``True`` always, ``False`` never. They
+    #: only say what lies beyond the range; answers inside it are classic bisection's.
+    test_range_ends: bool | Literal["auto"] = "auto"
+    #: Combinations of ``sweep_props`` run per tested value (``None``: all of them).
+    #: Fewer leaves a pool from which values with contradicting verdicts are re-tested.
+    repetitions: int | None = None
+    #: ``"bisection"`` (classic, exact for deterministic rules) or ``"probabilistic"``
+    #: (a posterior over the threshold and the noise, for outcomes that vary by seed).
+    method: Literal["bisection", "probabilistic"] = "bisection"
+    #: Probabilistic: the credible interval's probability; it stops once that interval
+    #: is no wider than ``precision``.
+    confidence: float = 0.95
+    #: Probabilistic: the most jobs to run (``None``: ten per round classic bisection needs).
+    max_jobs: int | None = None
+    #: Probabilistic: the threshold is where a job succeeds with this probability.
+    target_rate: float = 0.5
 
     def agg_results(self, results: list[Any]) -> tuple[bool | None, Any]:
         """Turn one tested value's ``GPUJobResult`` list into ``(success, result)``.
@@ -119,3 +136,17 @@ class BinarySearchConfig(SearchConfig):
             f"{type(self).__name__} must define agg_results(self, results), "
             "returning (success, result) for one tested value"
         )
+
+    def job_success(self, result: Any) -> bool | None:
+        """Judge one job on its own (``method="probabilistic"``): True, False, or None
+        when it can't be judged (not counted). Default: ``agg_results([result])[0]``."""
+        success = self.agg_results([result])[0]
+        return None if success is None else bool(success)
+
+    def margin(self, result: Any) -> float | None:
+        """How far an aggregated result is from the success target, signed (positive:
+        the success side), or None when the rule has no numeric target (the default).
+
+        Reported at the answer and at its failing neighbour: a margin of 0.002 says the
+        answer could flip with another seed."""
+        return None

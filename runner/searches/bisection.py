@@ -8,12 +8,21 @@ Semantics (those of classic bisection, the spec's contract):
 
 * The search keeps an open interval ``(lo, hi)`` and stops once
   ``hi - lo <= precision`` (for integer searches, also once ``lo`` and ``hi``
-  are adjacent). The ends of the initial range are bounds, never tested.
+  are adjacent). The ends of the initial range are bounds: tested only when
+  asked (``propose(m, ends=True)``), and then only to say what lies beyond them;
+  they never move the interval, so answers inside the range stay classic ones.
 * ``success_lower=True`` ("lower values are better"): a success at ``v`` moves
   the search to lower values (``hi = v``); a failure moves it up (``lo = v``).
   ``success_lower=False`` mirrors it.
 * The answer is the best succeeding value tested (the bound on the success side)
   and the closest failing one (the other bound), each with its aggregated result.
+  A tested range end beyond the last bracket answers for that side (a succeeding
+  ``lo`` is a better success than any inside value, with lower values better).
+* :attr:`Bisection.outside_range` says when every tested value succeeded (the
+  threshold may lie beyond the range on the success side) or every one failed;
+  :attr:`Bisection.inconsistencies` lists every non-monotone pair seen; a value
+  re-judged (more repetitions) is recorded with :meth:`Bisection.revise`, which
+  replays the search from the full range with the new verdict.
 
 Parallel bisection: a round may test ``m`` values at once. Two ways of choosing
 them keep the answer identical to classic bisection's:
@@ -38,9 +47,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Bisection", "BisectionSpace", "Evaluation"]
+__all__ = [
+    "Bisection",
+    "BisectionSpace",
+    "Evaluation",
+    "Inconsistency",
+    "OutsideRange",
+]
 
 Number = int | float
+#: Beyond which end of the range the threshold may lie: below ``lo`` or above ``hi``.
+OutsideRange = Literal["below", "above"]
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    """Two tested values whose verdicts contradict a monotone rule.
+
+    ``success`` succeeded and ``failure`` failed on the wrong sides of each other:
+    with lower values better (successes above the threshold) a success below a
+    failure; with higher values better, a success above one.
+    """
+
+    success: Number
+    failure: Number
 
 
 @dataclass(frozen=True)
@@ -163,22 +193,73 @@ class Bisection:
     def done(self) -> bool:
         return self.space.is_resolved(self.lo, self.hi)
 
+    def _bounds(self) -> tuple[Number, Number]:
+        """(success-side bound, failure-side bound) of the bracket."""
+        return (self.hi, self.lo) if self.space.success_lower else (self.lo, self.hi)
+
     @property
     def achieved(self) -> tuple[Number, Any] | None:
         """``(value, result)`` of the best succeeding value tested, or ``None``."""
-        bound = self.hi if self.space.success_lower else self.lo
-        return self._outcome_at(bound, success=True)
+        success_bound, failure_bound = self._bounds()
+        # The failure-side bound is a failure or an untouched range end; a tested end
+        # that succeeded there beats every success inside.
+        end = self._known.get(failure_bound)
+        if end is not None and end.success:
+            return (end.value, end.result)
+        return self._outcome_at(success_bound, success=True)
 
     @property
     def failed(self) -> tuple[Number, Any] | None:
         """``(value, result)`` of the failing value closest to the answer, or ``None``."""
-        bound = self.lo if self.space.success_lower else self.hi
-        return self._outcome_at(bound, success=False)
+        success_bound, failure_bound = self._bounds()
+        end = self._known.get(success_bound)
+        if end is not None and not end.success:
+            return (end.value, end.result)
+        return self._outcome_at(failure_bound, success=False)
 
-    def propose(self, m: int = 1) -> list[Number]:
+    @property
+    def ends_tested(self) -> list[Number]:
+        """The range ends tested so far."""
+        return [end for end in (self.space.lo, self.space.hi) if end in self._known]
+
+    @property
+    def outside_range(self) -> OutsideRange | None:
+        """Where the threshold may lie beyond the range: every tested value succeeded
+        (it may lie past the end on the success side) or every one failed; else None.
+
+        A tested end that says otherwise (it failed while all inside succeeded) closes
+        that side: the threshold is then inside, next to the end.
+        """
+        verdicts = {e.success for e in self._known.values()}
+        if len(verdicts) != 1:
+            return None
+        (all_succeeded,) = verdicts
+        success_below = self.space.success_lower  # successes lie above the threshold
+        return "below" if all_succeeded == success_below else "above"
+
+    @property
+    def inconsistencies(self) -> list[Inconsistency]:
+        """Every pair of tested values whose verdicts no monotone rule gives, in value order."""
+        ordered = sorted(self._known.values(), key=lambda e: e.value)
+        pairs = []
+        for i, low in enumerate(ordered):
+            for high in ordered[i + 1 :]:
+                if low.success == high.success:
+                    continue
+                # Lower values better: successes belong above failures.
+                wrong = low.success if self.space.success_lower else high.success
+                if wrong:
+                    success, failure = (low, high) if low.success else (high, low)
+                    pairs.append(Inconsistency(success.value, failure.value))
+        return pairs
+
+    def propose(self, m: int = 1, *, ends: bool | Literal["if_room"] = False) -> list[Number]:
         """The values to test this round (at most ``m``, at least one unless done).
 
-        Every proposed value must be recorded before the next call.
+        With ``ends=True`` the range ends not yet tested come on top of the ``m``; with
+        ``"if_room"``, only when the round leaves two of its ``m`` places idle (the
+        interval holds fewer values than that), so testing them costs no round. Every
+        proposed value must be recorded before the next call.
         """
         if m < 1:
             raise ValueError(f"m={m!r}: a round tests at least one value")
@@ -191,6 +272,10 @@ class Bisection:
         else:
             points = self._tree_points(m)
         points = [p for p in points if p not in self._known]
+        if ends == "if_room":
+            ends = len(points) + 2 <= m
+        if ends:
+            points += [end for end in (self.space.lo, self.space.hi) if end not in self._known]
         self.rounds += 1
         self._pending = set(points)
         return sorted(points)
@@ -205,6 +290,18 @@ class Bisection:
         self.history.append(evaluation)
         if not self._pending:
             self._advance()
+
+    def revise(self, value: Number, success: bool, result: Any = None) -> None:
+        """Replace the verdict of a tested value (judged again on more repetitions) and
+        replay the search from the full range, as if that verdict had come first."""
+        if self._pending:
+            raise RuntimeError(f"values {sorted(self._pending)} were proposed but not recorded")
+        previous = self._known.get(value)
+        if previous is None:
+            raise ValueError(f"value {value!r} was never tested, so it can't be revised")
+        self._known[value] = Evaluation(value, bool(success), result, previous.round)
+        self.lo, self.hi = self.space.lo, self.space.hi
+        self._advance()
 
     def _tree_points(self, m: int) -> list[Number]:
         """Classic bisection's next untested midpoints, breadth first."""

@@ -93,7 +93,9 @@ class _RerunLog:
         kind = verdict.reason.split(" (")[0].split(":")[0]
         self.reasons[kind] += 1
         level = logging.WARNING if sum(self.reasons.values()) <= _RERUN_WARNINGS else logging.DEBUG
-        logger.log(level, "%s: resume runs %s again: %s", self.owner, job_dir_of(job), verdict.reason)
+        logger.log(
+            level, "%s: resume runs %s again: %s", self.owner, job_dir_of(job), verdict.reason
+        )
 
     def close(self, reused: int, total: int) -> None:
         rerun = sum(self.reasons.values())

@@ -10,7 +10,15 @@ from typing import Any
 from runner.errors import SearchConfigError
 from runner.searches.bisection import BisectionSpace
 
-__all__ = ["is_int", "is_number", "parallel_points_of", "space_of"]
+__all__ = [
+    "is_int",
+    "is_number",
+    "parallel_points_of",
+    "probabilistic_options_of",
+    "repetitions_of",
+    "space_of",
+    "test_range_ends_of",
+]
 
 
 def is_int(value: Any) -> bool:
@@ -109,3 +117,44 @@ def parallel_points_of(config: Any, name: str) -> int | None:
             "(1 is classic bisection)"
         )
     return int(value)
+
+
+def repetitions_of(config: Any, name: str, pool: int) -> int:
+    """``repetitions`` checked: the sweep_props combinations run per tested value."""
+    value = getattr(config, "repetitions", None)
+    if value is None:
+        return pool
+    if not is_int(value) or not 1 <= value <= pool:
+        raise SearchConfigError(
+            f"{name}: repetitions={value!r} must be None (every sweep_props combination) or a "
+            f"whole number from 1 to {pool}, the number of sweep_props combinations"
+        )
+    return int(value)
+
+
+def test_range_ends_of(config: Any, name: str) -> bool | str:
+    """``test_range_ends`` checked: True, False or "auto"."""
+    value = getattr(config, "test_range_ends", "auto")
+    if value not in (True, False, "auto") or is_int(value) and not isinstance(value, bool):
+        raise SearchConfigError(
+            f"{name}: test_range_ends={value!r} must be True, False or 'auto' (test them "
+            "when the first round has room at no extra round)"
+        )
+    return value if isinstance(value, bool) else "auto"
+
+
+def probabilistic_options_of(config: Any, name: str) -> tuple[float, float, int | None]:
+    """``(confidence, target_rate, max_jobs)`` of a probabilistic search, checked."""
+    confidence, target, max_jobs = config.confidence, config.target_rate, config.max_jobs
+    for field, value in (("confidence", confidence), ("target_rate", target)):
+        if not is_number(value) or not 0 < value < 1:
+            raise SearchConfigError(
+                f"{name}: {field}={value!r} must lie strictly between 0 and 1, e.g. "
+                f"{field}={0.95 if field == 'confidence' else 0.5}"
+            )
+    if max_jobs is not None and (not is_int(max_jobs) or max_jobs < 1):
+        raise SearchConfigError(
+            f"{name}: max_jobs={max_jobs!r} must be None (ten per round classic bisection "
+            "needs) or a whole number >= 1"
+        )
+    return float(confidence), float(target), None if max_jobs is None else int(max_jobs)

@@ -31,7 +31,9 @@ from runner.jobs import config_to_dict
 __all__ = [
     "SCHEMA_VERSION",
     "SUMMARY_FILE",
+    "InconsistentPair",
     "JobSummary",
+    "Margin",
     "SearchSummary",
     "TestedValue",
     "ValueOutcome",
@@ -150,10 +152,15 @@ class TestedValue:
 
     value: Any
     round: int | None = None
-    #: The aggregated verdict: True, False, or None (inconclusive).
+    #: The aggregated verdict: True, False, or None (inconclusive, or mixed jobs).
     success: bool | None = None
     result: Any = None
     jobs: list[JobSummary] = dataclasses.field(default_factory=list)
+    #: Jobs judged a success, and jobs judged at all (probabilistic; None for bisection).
+    successes: int | None = None
+    judged: int | None = None
+    #: Tested again with more repetitions (its verdict contradicted another's).
+    retest: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TestedValue:
@@ -166,6 +173,9 @@ class TestedValue:
             jobs=[
                 JobSummary.from_json(j) for j in data.get("jobs") or [] if isinstance(j, Mapping)
             ],
+            successes=_get(data, "successes", int, None),
+            judged=_get(data, "judged", int, None),
+            retest=bool(data.get("retest")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -175,7 +185,49 @@ class TestedValue:
             "success": self.success,
             "result": self.result,
             "jobs": [j.to_json() for j in self.jobs],
+            "successes": self.successes,
+            "judged": self.judged,
+            "retest": self.retest,
         }
+
+
+@dataclasses.dataclass
+class InconsistentPair:
+    """Two tested values whose verdicts no monotone rule gives (a success on the failing
+    side of a failure); ``resolved`` once re-testing made them agree."""
+
+    success: Any
+    failure: Any
+    resolved: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> InconsistentPair | None:
+        if not isinstance(data, Mapping) or "success" not in data or "failure" not in data:
+            return None
+        return cls(data["success"], data["failure"], bool(data.get("resolved")))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Margin:
+    """How far the aggregates at the answer and at its failing neighbour are from the
+    target (``BinarySearchConfig.margin``; positive on the success side)."""
+
+    achieved: float | None = None
+    failed: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Margin | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            _get(data, "achieved", (int, float), None), _get(data, "failed", (int, float), None)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 _COMMON = (
@@ -202,6 +254,15 @@ _BINARY = (
     "achieved",
     "failed",
     "points",
+    "num_jobs",
+    "method",
+    "outside_range",
+    "inconsistencies",
+    "margin",
+    "estimate",
+    "confidence",
+    "posterior",
+    "noise",
 )
 
 
@@ -241,6 +302,19 @@ class SearchSummary:
     achieved: ValueOutcome | None = None
     failed: ValueOutcome | None = None
     points: list[TestedValue] = dataclasses.field(default_factory=list)
+    #: "bisection" or "probabilistic".
+    method: str | None = None
+    #: "below" / "above": every tested value succeeded (failed), so the threshold may
+    #: lie beyond that end of the range.
+    outside_range: str | None = None
+    inconsistencies: list[InconsistentPair] = dataclasses.field(default_factory=list)
+    margin: Margin | None = None
+    #: Probabilistic: the answer, the interval's probability, P(threshold = value) as
+    #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p].
+    estimate: Any = None
+    confidence: float | None = None
+    posterior: list[list[Any]] | None = None
+    noise: list[list[Any]] | None = None
 
     def _fields(self) -> tuple[str, ...]:
         if self.kind == "binary_search":
@@ -254,7 +328,7 @@ class SearchSummary:
         out: dict[str, Any] = {}
         for name in self._fields():
             value = getattr(self, name)
-            if isinstance(value, (JobSummary, TestedValue)):
+            if isinstance(value, (JobSummary, TestedValue, Margin)):
                 value = value.to_json()
             elif isinstance(value, ValueOutcome):
                 value = dataclasses.asdict(value)
@@ -309,6 +383,18 @@ class SearchSummary:
             points=[
                 TestedValue.from_json(p) for p in data.get("points") or [] if isinstance(p, Mapping)
             ],
+            method=_get(data, "method", str, None),
+            outside_range=_get(data, "outside_range", str, None),
+            inconsistencies=[
+                pair
+                for pair in map(InconsistentPair.from_json, data.get("inconsistencies") or [])
+                if pair is not None
+            ],
+            margin=Margin.from_json(data.get("margin")),
+            estimate=data.get("estimate"),
+            confidence=_get(data, "confidence", (int, float), None),
+            posterior=_get(data, "posterior", list, None),
+            noise=_get(data, "noise", list, None),
         )
 
     @classmethod

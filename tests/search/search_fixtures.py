@@ -31,6 +31,8 @@ class ToyConfig(BaseExperimentConfig):
     #: With mode "block", only this width blocks (-1: every width).
     block_width: int = -1
     threshold: float = 42
+    #: "width:seed,..." whose verdict is flipped: a noisy job, deterministically.
+    flips: str = ""
 
 
 def toy_run(config: ToyConfig) -> dict[str, Any]:
@@ -55,7 +57,10 @@ def toy_run(config: ToyConfig) -> dict[str, Any]:
         # Blocking until the test releases the gate (or kills the driver).
         while not os.path.exists(config.gate):
             time.sleep(0.02)
-    return {"score": config.width * 10 + config.seed, "passed": config.width >= config.threshold}
+    passed = config.width >= config.threshold
+    if f"{config.width}:{config.seed}" in config.flips.split(","):
+        passed = not passed
+    return {"score": config.width * 10 + config.seed, "passed": passed}
 
 
 def read_ledger(path: str) -> list[dict[str, Any]]:
@@ -118,3 +123,18 @@ class FloatBisect(_CopyMixin, BinarySearchConfig):
 
     def agg_results(self, results):
         return results[0].result <= 3e-3, results[0].result
+
+
+@pydraclass
+class MajorityBisect(ToyBisect):
+    """Success when most jobs passed (a tie fails): seeds vote."""
+
+    def agg_results(self, results):
+        ok = [r for r in results if r.success]
+        if not ok:
+            return None, None
+        passed = sum(r.result["passed"] for r in ok)
+        return 2 * passed > len(ok), passed / len(ok)
+
+    def margin(self, result):
+        return None if result is None else result - 0.5

@@ -231,7 +231,7 @@ def test_values_of_one_round_sharing_a_folder_are_refused(tmp_path):
         precision=1e-4,
         base_experiment_config=ToyConfig(),
     )
-    with pytest.raises(SearchConfigError, match="already uses for the point"):
+    with pytest.raises(SearchConfigError, match="already uses for the point|both map to"):
         run_binary_searches([search], max_gpus=4, simultaneous_jobs_per_gpu=2)
 
 

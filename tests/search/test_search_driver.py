@@ -115,7 +115,8 @@ def test_summary_is_one_typed_object_written_and_read_back(tmp_path):
     assert read_back == outcome.summary
     assert read_back.to_json() == data
     assert read_back.achieved is not None and read_back.achieved.value == 42
-    assert "num_jobs" not in data and "prop" in data  # only the binary search's fields
+    assert "num_failed" not in data and "prop" in data  # only the binary search's fields
+    assert data["num_jobs"] == outcome.jobs == 8
 
 
 def test_old_summaries_read_with_defaults():

@@ -1,0 +1,208 @@
+"""``method="probabilistic"``: the threshold search for outcomes that vary from seed to seed.
+
+Each job is judged on its own (``config.job_success(result)``) and is one draw of
+the success rate at its value; the posterior (:mod:`runner.searches.posterior`,
+pure) chooses where the next jobs go, one job per idle slot. ``sweep_props`` is
+the pool of repetitions: a value tested again takes the next unused combination.
+The answer's two ends are the tested values next to the estimate, each with
+``agg_results`` over every job run there, so ``(achieved, failed)`` unpacks as
+the spec's pair.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from runner.job_result import GPUJobResult
+from runner.searches.binary import BinarySearch, BinarySearchResult, Number
+from runner.searches.driver import SearchSession
+from runner.searches.posterior import NoisyThreshold
+from runner.searches.space import probabilistic_options_of
+from runner.searches.summary import JobSummary, TestedValue, json_summary
+
+__all__ = ["ProbabilisticSearch", "default_max_jobs"]
+
+logger = logging.getLogger("runner")
+
+
+def default_max_jobs(space: Any) -> int:
+    """Ten jobs per round classic bisection would need on ``space``."""
+    if space.log:
+        rounds = math.log2(math.log(space.hi / space.lo) / math.log1p(space.precision / space.lo))
+    else:
+        rounds = math.log2((space.hi - space.lo) / space.precision)
+    return 10 * max(1, math.ceil(rounds))
+
+
+class ProbabilisticSearch(BinarySearch):
+    """A binary search with ``method="probabilistic"``."""
+
+    method = "probabilistic"
+
+    def reset(self) -> None:
+        super().reset()
+        if not hasattr(self, "max_jobs"):  # the first reset, from __init__: check the options
+            self.confidence, self.target_rate, max_jobs = probabilistic_options_of(
+                self.config, self.name
+            )
+            self.max_jobs = max_jobs or default_max_jobs(self.space)
+        self.model = NoisyThreshold(
+            self.space,
+            confidence=self.confidence,
+            target_rate=self.target_rate,
+            max_jobs=self.max_jobs,
+            pool=len(self.builder.points),
+        )
+        self.round_no = 0
+
+    # -- exploring --------------------------------------------------------------------
+
+    async def explore(self, session: SearchSession) -> None:
+        model = self.model
+        while not model.done:
+            values = model.propose(max(1, session.share()))
+            if not values:
+                break
+            self.round_no += 1
+            self.status.rounds = self.round_no
+            self.status.expected_jobs = self.max_jobs
+            jobs = [job for value in values for job in self.jobs_at(value, 1)]
+            session.claim(jobs)
+            results = await session.run_jobs(jobs)
+            by_value: dict[Number, list[tuple[GPUJobResult, bool | None]]] = {}
+            for value, result in zip(values, results, strict=True):
+                verdict = self._judge(value, result)
+                model.record(value, verdict)
+                by_value.setdefault(value, []).append((result, verdict))
+                self.results_at.setdefault(value, []).append(result)
+            for value, batch in by_value.items():
+                self._note(value, batch)
+            self.status.interval = self._display_interval()
+            logger.info(
+                "%s: round %d ran %d job(s) at %s=%s; estimate %s, %d%% interval %s",
+                self.name,
+                self.round_no,
+                len(values),
+                self.prop,
+                sorted(by_value),
+                model.estimate,
+                round(100 * self.confidence),
+                model.interval,
+            )
+            session.save_progress()
+        self.status.expected_jobs = self.status.submitted
+        if not self.error and not model.resolved:
+            logger.warning(
+                "%s: max_jobs=%d spent before the %d%% interval %s narrowed to precision=%s; "
+                "the estimate %s is less certain than asked (raise max_jobs, or accept a "
+                "coarser precision)",
+                self.name,
+                self.max_jobs,
+                round(100 * self.confidence),
+                model.interval,
+                self.space.precision,
+                model.estimate,
+            )
+        self.report_answer()
+
+    def _judge(self, value: Number, result: GPUJobResult) -> bool | None:
+        # job_success calls agg_results by default: an error names job_success and the value.
+        verdict = self.call_user("job_success", value, result)
+        return None if verdict is None else bool(verdict)
+
+    def _note(self, value: Number, batch: list[tuple[GPUJobResult, bool | None]]) -> None:
+        """One line of the history: a value's jobs of this round and how they were judged."""
+        judged = [verdict for _, verdict in batch if verdict is not None]
+        successes = sum(judged)
+        self.tested.append(
+            TestedValue(
+                value=value,
+                round=self.round_no,
+                # All alike: that verdict; mixed (or none judged): None.
+                success=judged[0] if judged and len(set(judged)) == 1 else None,
+                result=json_summary([result for result, _ in batch]),
+                jobs=[JobSummary.from_result(result) for result, _ in batch],
+                successes=successes,
+                judged=len(judged),
+            )
+        )
+
+    def _display_interval(self) -> tuple[Number, Number]:
+        lo, hi = self.model.interval
+        return (self.space.lo if lo is None else lo, self.space.hi if hi is None else hi)
+
+    # -- the answer -------------------------------------------------------------------
+
+    def answer(self) -> tuple[tuple[Number, Any] | None, tuple[Number, Any] | None]:
+        """The tested values next to the estimate: on its success side (the estimate
+        itself if tested) and on its failing side, each with agg_results over its jobs."""
+        estimate = self.model.estimate
+        tested = sorted(self.results_at)
+        if not tested:
+            return None, None
+        success_lower = self.space.success_lower
+        if estimate is None:  # beyond the success end: every tested value is on the failing side
+            success_side: list[Number] = []
+            failing_side = tested
+        else:
+            success_side = [v for v in tested if (v >= estimate) == success_lower or v == estimate]
+            failing_side = [v for v in tested if v not in success_side]
+        achieved = (
+            (min(success_side) if success_lower else max(success_side)) if success_side else None
+        )
+        failed = (
+            (max(failing_side) if success_lower else min(failing_side)) if failing_side else None
+        )
+        return self._at(achieved), self._at(failed)
+
+    def _at(self, value: Number | None) -> tuple[Number, Any] | None:
+        if value is None:
+            return None
+        return (value, self.aggregate(value, self.results_at[value])[1])
+
+    @property
+    def interval(self) -> tuple[Number | None, Number | None]:
+        return self.model.interval
+
+    @property
+    def outside_range(self) -> str | None:
+        return self.model.outside_range
+
+    @property
+    def rounds(self) -> int:
+        return self.round_no
+
+    def describe(self) -> dict[str, Any]:
+        fields = super().describe()
+        fields.update(
+            estimate=self.model.estimate,
+            confidence=self.confidence,
+            posterior=[list(pair) for pair in self.model.posterior()],
+            noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
+        )
+        return fields
+
+    def payload(self, timestamp: str, total_time: float) -> dict[str, Any] | None:
+        payload = super().payload(timestamp, total_time) or {}
+        payload.update(
+            estimate=self.model.estimate,
+            confidence=self.confidence,
+            posterior=self.model.posterior(),
+            noise=self.model.noise_marginal(),
+        )
+        return payload
+
+    def outcome(self, results_file: str, total_time: float) -> BinarySearchResult:
+        outcome = super().outcome(results_file, total_time)
+        outcome.estimate = self.model.estimate
+        outcome.posterior = self.model.posterior()
+        outcome.confidence = self.confidence
+        return outcome
+
+    def answer_text(self) -> str:
+        return (
+            f"{self.status.submitted} job(s): estimate {self.model.estimate}, "
+            f"{round(100 * self.confidence)}% interval {self.model.interval}"
+        )

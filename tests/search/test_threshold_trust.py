@@ -1,0 +1,180 @@
+"""Issue 16 through the spec's API: range ends, contradictions, the probabilistic method."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from search_fixtures import MajorityBisect, ToyBisect, ToyConfig, read_ledger
+
+from runner.binary_search import run_binary_searches
+from runner.errors import SearchConfigError
+
+
+def _search(tmp_path, name="b", cls=ToyBisect, threshold=42, **overrides):
+    options = dict(
+        base_dir=str(tmp_path / name),
+        prop="width",
+        range=(10, 100),
+        precision=1,
+        sweep_props={"seed": [0]},
+        base_experiment_config=ToyConfig(
+            threshold=threshold,
+            ledger=str(tmp_path / f"{name}.jsonl"),
+            flips=overrides.pop("flips", ""),
+        ),
+    )
+    options.update(overrides)
+    return cls(**options)
+
+
+def _widths(tmp_path, name="b"):
+    return [r["width"] for r in read_ledger(str(tmp_path / f"{name}.jsonl"))]
+
+
+def test_every_value_succeeding_says_the_threshold_may_lie_below(tmp_path, caplog):
+    search = _search(tmp_path, threshold=5, test_range_ends=False)
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert outcome.achieved_results[0] == 11 and outcome.failed_results is None
+    assert outcome.outside_range == "below"
+    assert 10 not in _widths(tmp_path)
+    assert "width=10 was not tested" in caplog.text and "test_range_ends=True" in caplog.text
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["outside_range"] == "below"
+
+
+def test_tested_ends_answer_beyond_the_range(tmp_path, caplog):
+    search = _search(tmp_path, threshold=5, test_range_ends=True, parallel_points=1)
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert {10, 100} <= set(_widths(tmp_path))
+    assert outcome.achieved_results[0] == 10 and outcome.failed_results is None
+    assert outcome.outside_range == "below"
+    assert "width=10 succeeded too" in caplog.text and "range=(-80, 100)" in caplog.text
+
+
+def test_every_value_failing_says_above(tmp_path):
+    [outcome] = run_binary_searches(
+        [_search(tmp_path, threshold=500, test_range_ends=True, parallel_points=1)], max_gpus=1
+    )
+    assert outcome.achieved_results is None and outcome.failed_results[0] == 100
+    assert outcome.outside_range == "above"
+
+
+def test_a_tested_end_closes_the_bracket_next_to_it(tmp_path):
+    [outcome] = run_binary_searches(
+        [_search(tmp_path, threshold=11, test_range_ends=True, parallel_points=1)], max_gpus=1
+    )
+    assert outcome.achieved_results[0] == 11 and outcome.failed_results[0] == 10
+    assert outcome.outside_range is None
+
+
+def test_ends_ride_along_when_the_first_round_has_room(tmp_path):
+    # 8 slots, one seed, a range holding 5 values inside: 3 places would idle, so the
+    # two ends ride along in the first round at no extra round.
+    with_ends = _search(tmp_path, name="ends", range=(10, 16), threshold=13)
+    without = _search(tmp_path, name="plain", range=(10, 16), threshold=13, test_range_ends=False)
+    [a] = run_binary_searches([with_ends], max_gpus=4, simultaneous_jobs_per_gpu=2)
+    [b] = run_binary_searches([without], max_gpus=4, simultaneous_jobs_per_gpu=2)
+    assert sorted(_widths(tmp_path, "ends")) == list(range(10, 17))
+    assert sorted(_widths(tmp_path, "plain")) == list(range(11, 16))
+    assert tuple(a) == tuple(b) == ((13, 130), (12, 120)) and a.rounds == b.rounds == 1
+    assert a.outside_range is None and a.inconsistencies == []
+
+
+def test_no_room_no_ends(tmp_path):
+    # 2 slots: a round of 2 values has no room for the ends at no extra round.
+    [outcome] = run_binary_searches([_search(tmp_path)], max_gpus=2)
+    assert not {10, 100} & set(_widths(tmp_path))
+
+
+def test_contradiction_is_recorded_and_retested_with_more_repetitions(tmp_path, caplog):
+    # Threshold 60; seed 0 wrongly passes at 32. Round 1 tests 32, 55, 77: 32 succeeds
+    # below 55's failure. Both are re-tested with seed 1, the majority settles them.
+    search = _search(
+        tmp_path,
+        cls=MajorityBisect,
+        threshold=60,
+        flips="32:0",
+        sweep_props={"seed": [0, 1, 2]},
+        repetitions=1,
+        parallel_points=3,
+        test_range_ends=False,
+    )
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert "width=32 succeeded but width=55 failed" in caplog.text
+    assert "re-testing" in caplog.text
+    assert [(p.success, p.failure, p.resolved) for p in outcome.inconsistencies] == [(32, 55, True)]
+    retests = sorted(h["value"] for h in outcome.history if h["retest"])
+    assert retests == [32, 55]
+    assert outcome.achieved_results[0] == 60 and outcome.failed_results[0] == 59
+    runs = read_ledger(str(tmp_path / "b.jsonl"))
+    assert sorted(r["seed"] for r in runs if r["width"] == 32) == [0, 1]
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["inconsistencies"] == [{"success": 32, "failure": 55, "resolved": True}]
+
+
+def test_contradiction_without_a_pool_is_recorded_and_says_how_to_retest(tmp_path, caplog):
+    search = _search(
+        tmp_path,
+        cls=MajorityBisect,
+        threshold=60,
+        flips="32:0",
+        parallel_points=3,
+        test_range_ends=False,
+    )
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert [(p.success, p.failure, p.resolved) for p in outcome.inconsistencies] == [
+        (32, 55, False)
+    ]
+    assert "Add repetitions to sweep_props" in caplog.text
+
+
+def test_margin_at_the_answer_is_reported(tmp_path, caplog):
+    search = _search(tmp_path, cls=MajorityBisect, sweep_props={"seed": [0, 1, 2]})
+    with caplog.at_level(logging.INFO, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=2)
+    assert outcome.margin is not None
+    assert outcome.margin.achieved == pytest.approx(0.5) and outcome.margin.failed == pytest.approx(
+        -0.5
+    )
+    assert "margin to the target at the answer width=42: +0.5" in caplog.text
+
+
+def test_probabilistic_method_on_a_deterministic_rule_is_exact(tmp_path):
+    search = _search(
+        tmp_path,
+        method="probabilistic",
+        sweep_props={"seed": list(range(16))},
+        max_jobs=60,
+        range=(1, 128),
+    )
+    [outcome] = run_binary_searches([search], max_gpus=4, simultaneous_jobs_per_gpu=2)
+    achieved, failed = outcome
+    assert outcome.estimate == 42 and achieved[0] == 42 and failed[0] == 41
+    assert outcome.interval == (41, 42) and outcome.confidence == 0.95
+    assert outcome.jobs == len(read_ledger(str(tmp_path / "b.jsonl"))) <= 60
+    assert sum(p for _, p in outcome.posterior) == pytest.approx(1, abs=1e-3)
+    # A value tested again took the next seed: no job ran twice.
+    runs = [(r["width"], r["seed"]) for r in read_ledger(str(tmp_path / "b.jsonl"))]
+    assert len(runs) == len(set(runs))
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["method"] == "probabilistic" and summary["estimate"] == 42
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"method": "probabilistic", "confidence": 1.5}, "confidence=1.5 must lie strictly"),
+        ({"method": "probabilistic", "max_jobs": 0}, "max_jobs=0 must be None"),
+        ({"repetitions": 5}, "repetitions=5 must be None"),
+    ],
+)
+def test_new_options_are_checked_before_any_job(tmp_path, overrides, message):
+    with pytest.raises(SearchConfigError, match=message):
+        run_binary_searches([_search(tmp_path, **overrides)], max_gpus=1)
+    assert read_ledger(str(tmp_path / "b.jsonl")) == []

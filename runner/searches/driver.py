@@ -136,10 +136,10 @@ async def run_jobs(
     rerun_log = _RerunLog(status.name if status is not None else "resume")
     if index is not None:
         index.queued(jobs)
+    if status is not None:
+        status.submitted += len(jobs)
 
     async def one(job: Job) -> GPUJobResult:
-        if status is not None:
-            status.submitted += 1
         result = None
         if resume:
             verdict = check_reusable(job)
@@ -154,7 +154,19 @@ async def run_jobs(
             index.ended(job)
         return result
 
-    results = list(await asyncio.gather(*(one(job) for job in jobs)))
+    # A few feeders take the jobs in order, not a task per job: 100,000 queued jobs then
+    # cost their Job objects only, and the scheduler's queue holds what can start soon.
+    # Twice the slots keep every slot fed; jobs reused from disk pass through at once.
+    results: list[GPUJobResult] = []
+    order = iter(enumerate(jobs))
+
+    async def feeder() -> None:
+        for i, job in order:  # one shared iterator: each feeder takes the next job
+            results[i] = await one(job)
+
+    results = [None] * len(jobs)  # type: ignore[list-item]  # every slot is filled below
+    feeders = min(len(jobs), 2 * scheduler.num_slots)
+    await asyncio.gather(*(feeder() for _ in range(feeders)))
     if resume:
         rerun_log.close(sum(bool(getattr(r, "reused", False)) for r in results), len(results))
     return results

@@ -140,7 +140,7 @@ def _timed(fn: Any, *args: Any) -> tuple[float, list[dict[str, Any]]]:
 
 def w10_ml_grid(start_method: str, quick: bool = False, slots: int | None = None) -> Metrics:
     """Runner vs joblib vs a loop on the MLP grid, and one job's start-up cold and warm."""
-    from runner.executors.thread_limits import available_cores
+    from runner.thread_limits import available_cores
 
     slots = slots or min(len(_points(quick)), available_cores())
     points = _points(quick)

@@ -38,7 +38,7 @@ from runner._forkserver.protocol import (
     Started,
 )
 from runner._worker import SYS_PATH_ENV
-from runner.executors.thread_limits import THREAD_ENV
+from runner.thread_limits import THREAD_ENV
 
 __all__ = ["CannotFork", "ForkServerClient", "ForkedWorker", "ServerGone", "forkserver_available"]
 

@@ -41,7 +41,7 @@ from runner._forkserver.client import (
 from runner._forkserver.preload import choose_preloads
 from runner._forkserver.protocol import Preloaded
 from runner._worker import IMPORTS_ENV
-from runner.executors.thread_limits import thread_limits
+from runner.thread_limits import thread_limits
 
 if TYPE_CHECKING:
     from runner.executors.launchers import Launcher, Worker

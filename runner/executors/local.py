@@ -21,7 +21,7 @@ with Runner (``start_method``):
   running at that moment are still watched and their results collected.
 
 Each job's CPU thread pools (OpenMP, MKL, OpenBLAS, and so torch's) get its share of the
-cores, unless the user set their variables (:mod:`runner.executors.thread_limits`).
+cores, unless the user set their variables (:mod:`runner.thread_limits`).
 * ``"spawn"``: ``python -m runner._worker <job dir>``, a fresh interpreter per job
   (:class:`ProcessLauncher`).
 """
@@ -48,9 +48,9 @@ from runner.executors._outcome import DEFAULT_GRACE_PERIOD, fsync_if_present
 from runner.executors.attempt import Attempt
 from runner.executors.base import Executor
 from runner.executors.launchers import Launcher, ProcessLauncher, Worker, WorkerProcess
-from runner.executors.thread_limits import thread_limits
 from runner.job_folder import JOB_JSON, RESULT_PKL, read_result
 from runner.job_result import GPUJobResult
+from runner.thread_limits import thread_limits
 
 __all__ = [
     "DEFAULT_GRACE_PERIOD",

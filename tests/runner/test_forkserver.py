@@ -26,9 +26,9 @@ from sched_jobs import FailJob, HangJob, RecordJob
 
 from runner.devices import CPU_DEVICE, Device
 from runner.executors.local import LocalExecutor, forkserver_available
-from runner.executors.thread_limits import thread_limits
 from runner.jobs import Job
 from runner.scheduler import GPUJobResult, GPUScheduler
+from runner.thread_limits import thread_limits
 
 pytestmark = pytest.mark.skipif(not forkserver_available(), reason="the fork server needs Linux")
 

@@ -20,9 +20,9 @@ from runner._forkserver import protocol
 from runner._forkserver.preload import choose_preloads
 from runner.devices import CPU_DEVICE, Device
 from runner.executors.local import LocalExecutor, forkserver_available
-from runner.executors.thread_limits import THREAD_ENV, thread_limits, threads_per_job
 from runner.jobs import Job
 from runner.scheduler import GPUJobResult, GPUScheduler
+from runner.thread_limits import THREAD_ENV, thread_limits, threads_per_job
 
 pytestmark = pytest.mark.skipif(not forkserver_available(), reason="the fork server needs Linux")
 

@@ -178,8 +178,10 @@ class ForkServerLauncher:
         if self._broken:
             return None
         if server is None or server.loop is not loop:
-            if server is not None and server.alive:
-                server.close_socket()  # a previous loop's server: hang up, it exits
+            for old in [server, *self._retired]:
+                if old is not None and old.loop is not loop and old.alive:
+                    old.close_socket()  # a previous loop's server: hang up, it exits
+            self._retired = [old for old in self._retired if old.loop is loop]
             try:
                 server = self._server = self._new_server(loop, [] if self._cold else self._wanted)
             except OSError as exc:
@@ -245,6 +247,12 @@ class ForkServerLauncher:
 
     async def _start_warm(self, modules: list[str]) -> None:
         """Start a server that preloads ``modules``; once it says it is safe, fork from it."""
+        try:
+            await self._switch_to_warm(modules)
+        except Exception as exc:  # a background task: nobody else would hear of it
+            self._give_up_warm(modules, f"preparing the server failed ({type(exc).__name__}: {exc})")
+
+    async def _switch_to_warm(self, modules: list[str]) -> None:
         loop = asyncio.get_running_loop()
         try:
             warm = self._new_server(loop, modules)

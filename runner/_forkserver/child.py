@@ -334,12 +334,30 @@ def run_child(spec: ChildSpec, startup: StartupState) -> NoReturn:
     sys.__stderr__ = sys.stderr  # type: ignore[misc]
     argv = [os.path.abspath(_worker.__file__), spec.job_dir]
     sys.argv = argv
+    reseed_preloaded_generators()
     modules_at_start = ModulesMark.now()
     try:
         code = _worker.main(argv)
     except SystemExit as exc:  # the job called sys.exit(n): exit with n, as the interpreter does
         code = _system_exit_code(exc)
     exit_child(code, modules_at_start)
+
+
+def reseed_preloaded_generators() -> None:
+    """Give the job fresh random generators where the server preloaded seeded ones.
+
+    numpy's global generator (``np.random.rand``) and torch's default one are seeded
+    from the OS's entropy when a fresh interpreter imports them; a forked child would
+    inherit the server's, so every job would draw the same "random" numbers (the same
+    unseeded initialisations). Each is reseeded from the OS's entropy, as at import.
+    Python's own ``random`` reseeds itself after a fork.
+    """
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None and callable(getattr(numpy_random, "seed", None)):
+        numpy_random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None and callable(getattr(torch, "seed", None)):
+        torch.seed()
 
 
 def set_environment(env: dict[str, str]) -> None:

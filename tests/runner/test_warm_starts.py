@@ -43,6 +43,14 @@ def probe(name):
         "omp_at_import": getattr(module, "OMP_AT_IMPORT", None),
         "env": {k: os.environ.get(k) for k in THREAD_ENV},
     }
+
+
+def draw(_):
+    """An unseeded draw from numpy's global generator, as code that never seeds makes."""
+    already = "numpy" in sys.modules
+    import numpy
+
+    return {"already": already, "draw": float(numpy.random.random())}
 '''.replace("THREAD_ENV", repr(THREAD_ENV))
 
 #: Installed packages: a harmless heavy one, and one of each way a preload goes wrong.
@@ -127,6 +135,22 @@ def test_the_first_job_teaches_what_later_jobs_find_imported(project: Path) -> N
         # Imported with the job's thread limits already in force (OpenBLAS reads them then).
         assert seen["omp_at_import"] == seen["env"]["OMP_NUM_THREADS"]
     assert len({r.result["pid"] for r in later}) == len(later)  # still a process per job
+
+
+def test_warm_jobs_draw_their_own_random_numbers(project: Path) -> None:
+    # The server imported numpy (and seeded its global generator) once; each job forked
+    # from it must still draw as a fresh interpreter would, not the server's sequence.
+    import warm_jobs  # type: ignore[import-not-found]
+
+    jobs = [
+        Job(run_fn=warm_jobs.draw, config=None, base_dir=str(project / "jobs" / f"draw_{i}"))
+        for i in range(4)
+    ]
+    first, *later = _run_one_then_rest(LocalExecutor(start_method="forkserver"), jobs)
+    assert first.success and all(r.success for r in later), [r.error for r in [first, *later]]
+    assert all(r.result["already"] for r in later)  # numpy was preloaded
+    draws = [r.result["draw"] for r in [first, *later]]
+    assert len(set(draws)) == len(draws), draws
 
 
 def test_preload_false_keeps_every_start_cold(project: Path) -> None:

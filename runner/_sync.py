@@ -1,16 +1,17 @@
-"""Run a coroutine to completion from synchronous code, with Ctrl-C and SIGTERM handled.
+"""Run a coroutine to completion from synchronous code, with Ctrl-C, SIGTERM and SIGHUP handled.
 
 :func:`run_sync` is what the spec's sync entry points (``run_grid_searches``,
 ``run_binary_searches``) call.
 
 Signals (when called from the main thread with no loop running):
 
-* SIGINT (Ctrl-C) or SIGTERM cancel the main task. Cancellation reaches every
-  running job: its process group gets SIGTERM, then SIGKILL after the executor's
-  grace period; its job.json says "cancelled"; queued jobs never start. Then, after
+* SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal or SSH session went away) cancel
+  the main task. Cancellation reaches every running job: its whole process tree gets
+  SIGTERM, then SIGKILL after the executor's grace period; its job.json says
+  "cancelled"; queued jobs never start; finished jobs keep their results. Then, after
   a log line saying what happened, SIGINT raises :class:`KeyboardInterrupt` (the
-  usual Python behaviour) and SIGTERM raises ``SystemExit(143)`` (128 + SIGTERM, the
-  shell convention), even if the coroutine swallowed the cancellation.
+  usual Python behaviour) and SIGTERM or SIGHUP raise ``SystemExit(128 + signal)``
+  (143, 129: the shell convention), even if the coroutine swallowed the cancellation.
 * A second signal skips the grace period: every job's process group gets SIGKILL now.
 * A handler that was ``SIG_IGN`` (e.g. a ``nohup`` run) is left alone; previous
   handlers are restored afterwards.
@@ -35,7 +36,7 @@ logger = logging.getLogger("runner")
 
 T = TypeVar("T")
 
-_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -177,13 +178,14 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion and return its result, from synchronous code.
 
-    Works in a plain script (a fresh event loop in this thread, with Ctrl-C and
-    SIGTERM cancelling every job cleanly; see the module docstring) and where a
+    Works in a plain script (a fresh event loop in this thread, with Ctrl-C, SIGTERM
+    and SIGHUP cancelling every job cleanly; see the module docstring) and where a
     loop is already running in this thread, e.g. Jupyter (a fresh thread).
 
     Raises:
         KeyboardInterrupt: After SIGINT, once every job was killed.
-        SystemExit: With code 143 after SIGTERM, once every job was killed.
+        SystemExit: With code 143 after SIGTERM (129 after SIGHUP), once every job
+            was killed.
 
     Example:
         >>> async def answer():
@@ -191,9 +193,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         >>> run_sync(answer())
         42
     """
+    # Decided outside the ``except``: an error raised while handling the probe's
+    # RuntimeError would carry it as context ("During handling of the above exception").
     try:
         asyncio.get_running_loop()
+        loop_running = True
     except RuntimeError:
-        in_main = threading.current_thread() is threading.main_thread()
-        return _LoopRunner().run(coro, handle_signals=in_main)
-    return _run_in_thread(coro)
+        loop_running = False
+    if loop_running:
+        return _run_in_thread(coro)
+    in_main = threading.current_thread() is threading.main_thread()
+    return _LoopRunner().run(coro, handle_signals=in_main)

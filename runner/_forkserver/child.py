@@ -239,7 +239,8 @@ def exit_child(code: int, modules_at_start: ModulesMark | None = None) -> NoRetu
     joined, atexit handlers run (``weakref.finalize``, logging's flush), the modules the
     job imported (those after ``modules_at_start``) are freed so that what they hold is
     finalised (unless a daemon thread still runs), files still open are flushed and
-    closed; the standard streams are flushed before and after.
+    closed; the standard streams are flushed before and after. Then the processes the
+    job left running are killed (:func:`runner._worker.end_job_processes`).
     Like ``multiprocessing``'s forked children it then leaves with ``os._exit``.
     """
     leave = os._exit  # bound now: nothing below may stand between the job and its exit
@@ -268,7 +269,12 @@ def exit_child(code: int, modules_at_start: ModulesMark | None = None) -> NoRetu
         except BaseException:
             pass
     finally:
-        leave(code)
+        try:
+            # Last, once the job's threads and atexit handlers are done with them: what
+            # the job left running, daemons that left its session included, dies with it.
+            _worker.end_job_processes()
+        finally:
+            leave(code)
 
 
 #: Seconds the exit waits for open files to close while daemon threads run (one may hold

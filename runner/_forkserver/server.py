@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Container
 from dataclasses import dataclass
 
+from runner import _process_tree
 from runner._forkserver import protocol
 from runner._forkserver.child import ChildSpec, StartupState, rehearse, run_child, startup_state
 from runner._forkserver.preload import preload_modules, preload_runner
@@ -94,7 +95,14 @@ class Server:
         os.set_blocking(self.wake_r, False)
         # SIGCHLD only needs to wake select(); the reaping happens in the loop.
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        #: SIGTERM (also what the kernel sends when the driver's thread that started the
+        #: server dies, see main) is a hang-up: end the jobs, then exit.
+        self.hung_up = False
+        signal.signal(signal.SIGTERM, self._on_hang_up)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+
+    def _on_hang_up(self, *_: object) -> None:
+        self.hung_up = True
 
     def _send(self, message: Message) -> None:
         try:
@@ -103,7 +111,7 @@ class Server:
             pass
 
     def _reap(self) -> None:
-        while self.children or self.idle:
+        while True:  # also orphans the server adopted (see _end_escapees)
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -115,8 +123,27 @@ class Server:
             if pid in self.children:
                 self.children.discard(pid)
                 self._send(Exited(pid=pid, rc=os.waitstatus_to_exitcode(status)))
+                self._end_escapees()
             else:  # a pre-forked child that died before it got a job (killed from outside)
                 self._drop_idle({pid})
+
+    def _end_escapees(self) -> None:
+        """Kill what a job that just ended left running: orphans re-parented to the server.
+
+        A job process is a child subreaper that ends its descendants before it exits; one
+        that died abruptly (a signal, ``os._exit``) hands them to the nearest subreaper
+        above it, this server, where they are found and killed (the kernel re-parents
+        them before it reports the job's exit).
+        """
+        known = self.children | {idle.pid for idle in self.idle}
+        adopted = [p for p in _process_tree.children(os.getpid()) if p not in known]
+        if not adopted:
+            return
+        killed = list(adopted)
+        for pid in adopted:
+            killed.extend(_process_tree.kill_descendants(pid))
+        _process_tree.signal_tree(adopted, signal.SIGKILL)
+        _process_tree.wait_gone(killed, ORPHAN_GRACE)
 
     def _drop_idle(self, pids: Container[int] | None = None) -> None:
         """Forget the pre-forked children ``pids`` (all when None) and close their sockets."""
@@ -201,6 +228,7 @@ class Server:
     def _forget_in_child(self) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(self.wake_r)
         os.close(self.wake_w)
         self.sock.close()
@@ -237,13 +265,20 @@ class Server:
     def _terminate_orphans(self) -> None:
         # Pre-forked children ran nothing: kill them and reap them now, without a grace.
         self._kill_idle()
-        if not self.children:
+        # Every job process is a subreaper, alive yet: its whole tree is found from it,
+        # daemons that left its session included. Taken before any signal: a job that
+        # dies of SIGTERM hands what it started to the server, by then unnamed.
+        tree = _process_tree.descendants(os.getpid())
+        if not tree:
             return
         # Each job leads its own process group. SIGKILL goes to every group that got
         # SIGTERM, even once its leader has exited: what it started may ignore SIGTERM.
         # (A group's id is not reused while any member lives.)
         groups = list(self.children)
         for sig in (signal.SIGTERM, signal.SIGKILL):
+            if sig == signal.SIGKILL:  # all that is left under the server, orphans included
+                _process_tree.kill_descendants(os.getpid(), also=tree)
+            _process_tree.signal_tree([p for p in tree if p not in self.children], sig)
             for pgid in groups:
                 try:
                     os.killpg(pgid, sig)
@@ -258,6 +293,9 @@ class Server:
     def serve(self) -> ChildSpec | None:
         """Serve until the driver hangs up (returns None) or, in a forked child, its spec."""
         while True:
+            if self.hung_up:  # SIGTERM: the driver (or its thread) is gone
+                self._terminate_orphans()
+                return None
             timeout = None
             if len(self.idle) < self.pool_target:
                 timeout = 0.0 if self._quiet else REFILL_DELAY
@@ -347,13 +385,22 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         sys.stderr.write("usage: python -m runner._forkserver <socket fd>\n")
         return 2
+    parent = os.getppid()
     sock = socket.socket(fileno=int(argv[1]))
     sock.setblocking(True)
     startup = startup_state(preload_runner())
     # Objects alive now are shared copy-on-write with every child: keep the collector
     # from touching (and so copying) their pages.
     gc.freeze()
-    spec = Server(sock, startup).serve()
+    server = Server(sock, startup)
+    # A job process that dies abruptly hands what it started to the server (see
+    # Server._end_escapees); and the driver's death reaches the server even where a
+    # fork of the driver still holds the socket open (SIGTERM: handled as a hang-up).
+    _process_tree.become_subreaper()
+    _process_tree.set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the driver died before the kernel was asked to tell us
+        server.hung_up = True
+    spec = server.serve()
     if spec is None:
         return 0
     run_child(spec, startup)

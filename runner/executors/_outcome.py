@@ -39,7 +39,7 @@ logger = logging.getLogger("runner")
 DEFAULT_GRACE_PERIOD = 5.0
 
 #: job.json's error summary of an attempt cancelled by the driver.
-CANCELLED_SUMMARY = "cancelled (Ctrl-C, SIGTERM or scheduler shutdown)"
+CANCELLED_SUMMARY = "cancelled (Ctrl-C, SIGTERM, SIGHUP or scheduler shutdown)"
 
 #: Bytes read from the end of a log to quote its last lines.
 _TAIL_BYTES = 16384

@@ -18,6 +18,9 @@ import subprocess
 import sys
 from typing import Protocol, runtime_checkable
 
+from runner._lifeline import lifeline_mark
+from runner._worker import LIFELINE_ENV
+
 __all__ = ["Launcher", "ProcessLauncher", "Worker", "WorkerProcess"]
 
 
@@ -125,7 +128,14 @@ class ProcessLauncher:
         return None
 
     async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> WorkerProcess:
-        """Start the worker for ``job_dir`` with ``env``, its stdout and stderr on ``log_fd``."""
+        """Start the worker for ``job_dir`` with ``env``, its stdout and stderr on ``log_fd``.
+
+        The worker carries the driver's lifeline mark (:mod:`runner._lifeline`): if the
+        driver dies, the lifeline's keeper ends the worker and everything it started.
+        """
+        mark = lifeline_mark()
+        if mark is not None:
+            env = {**env, LIFELINE_ENV: mark}
         popen = subprocess.Popen(
             [sys.executable, "-m", "runner._worker", job_dir],
             stdin=subprocess.DEVNULL,

@@ -40,6 +40,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from runner import _process_tree
 from runner._forkserver.client import forkserver_available
 from runner._forkserver.launcher import ForkServerLauncher, checked_preload
 from runner._worker import ATTEMPT_ENV, EXIT_JOB_FAILED, EXIT_OK, SYS_PATH_ENV
@@ -211,12 +212,24 @@ class LocalExecutor(Executor):
         future.add_done_callback(self._flushes.discard)
 
     async def _terminate(self, proc: Worker) -> int:
-        """SIGTERM the group, wait up to the grace period for the worker, SIGKILL the group."""
+        """SIGTERM the job's whole tree, wait up to the grace period for the worker, SIGKILL it.
+
+        The worker is a child subreaper, so while it lives every process the job started
+        is its descendant, daemons that left its session included; the tree is taken
+        before any signal, since once the worker is dead its orphans move to init.
+        """
+        tree = [] if proc.exited.done() else _process_tree.descendants(proc.pid)
+        _process_tree.signal_tree(tree, signal.SIGTERM)
         proc.signal_group(signal.SIGTERM)
         try:
             await asyncio.wait({proc.exited}, timeout=self.grace_period)
         finally:
-            # Always, even if the worker exited: its children may ignore SIGTERM or outlive it.
+            # Always, even if the worker exited: what it started may ignore SIGTERM or
+            # outlive it. Its descendants first, the worker (the subreaper) last.
+            if proc.exited.done():
+                _process_tree.signal_tree(tree, signal.SIGKILL)
+            else:
+                _process_tree.kill_descendants(proc.pid, also=tree)
             proc.signal_group(signal.SIGKILL)
         await asyncio.wait({proc.exited})
         return proc.exited.result()

@@ -188,7 +188,7 @@ class JobRecord:
         """Whether the attempt has ended (any state but queued and running)."""
         return self.status in FINISHED_STATES
 
-    def move_to(self, status: JobState, **fields: Any) -> None:
+    def move_to(self, status: JobState | str, **fields: Any) -> None:
         """Change state (checked), set ``fields``, and, on a finished state, the end time.
 
         Raises:

@@ -28,7 +28,14 @@ from runner.errors import ReportError
 from runner.grid_points import PointTable, point_stats
 from runner.job_folder import JOB_JSON
 from runner.search_results import SUMMARY_FILE
-from runner.sweep_files import check_dir, each_row, pid_alive, read_json_object, walk_files
+from runner.sweep_files import (
+    check_dir,
+    each_row,
+    job_records,
+    pid_alive,
+    read_json_object,
+    walk_files,
+)
 
 __all__ = [
     "JobRow",
@@ -46,6 +53,10 @@ __all__ = [
 logger = logging.getLogger("runner")
 
 _HOST = socket.gethostname()
+#: A job not ended yet: waiting for a slot (or, on a cluster, pending), or running.
+_UNFINISHED = ("queued", "running")
+#: The states that are not a failure: ended ok, or not ended yet.
+_NOT_FAILED = ("ok", *_UNFINISHED)
 
 
 # -- status -----------------------------------------------------------------------------
@@ -74,7 +85,7 @@ class JobRow:
     @property
     def failed(self) -> bool:
         """Ended without a result: error, crash, timeout, cancelled, or its driver lost."""
-        return self.status not in ("ok", "running")
+        return self.status not in _NOT_FAILED
 
     def sort_key(self) -> tuple[Any, ...]:
         """Folder by folder, then by the point's values as numbers (4 before 16)."""
@@ -143,15 +154,10 @@ def job_rows(root: str) -> list[JobRow]:
     if not os.path.isdir(root):
         return []
     now = time.time()
-    rows = []
-    indexes: dict[str, dict[str, dict[str, Any]]] = {}
-    for path in walk_files(root, JOB_JSON, indexes):
-        record = read_json_object(path)
-        if record is not None:
-            rows.append(each_row(path, _job_row, record, now))
-    for index in indexes.values():
-        for folder, record in index.items():
-            rows.append(each_row(os.path.join(folder, JOB_JSON), _job_row, record, now))
+    rows = [
+        each_row(os.path.join(folder, JOB_JSON), _job_row, record, now)
+        for folder, record in job_records(root)
+    ]
     kept = [row for row in rows if row is not None]
     kept.sort(key=JobRow.sort_key)
     return kept
@@ -218,8 +224,8 @@ def _timing(
     if first is None:
         return "queued", None, None
     elapsed = max(0.0, now - first)
-    ran = sum(j.status != "running" for j in this_run)
-    done = sum(j.status not in ("running", "lost") for j in inside)
+    ran = sum(j.status not in _UNFINISHED for j in this_run)
+    done = sum(j.status not in (*_UNFINISHED, "lost") for j in inside)
     eta = None
     if ran and isinstance(total, int) and elapsed > 0:
         eta = max(0, total - done) / (ran / elapsed)
@@ -263,7 +269,7 @@ def _search_row(
     kind = str(summary.get("kind") or "?")
     status = str(summary.get("status") or "?")
     inside = jobs_of(base_dir, jobs)
-    done = sum(j.status not in ("running", "lost") for j in inside)
+    done = sum(j.status not in (*_UNFINISHED, "lost") for j in inside)
     failed = sum(j.failed for j in inside)
     if status == "running" and any(j.status == "lost" for j in inside):
         status = "lost"  # its jobs outlived it: the driver is gone
@@ -449,7 +455,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
 # -- plots ------------------------------------------------------------------------------
 
 _PLOT_NAMES = frozenset(
-    {"GridData", "grid_data", "plot_binary_trace", "plot_grid", "plot_search", "write_plots"}
+    {"GridData", "grid_data", "plot_grid", "plot_search", "plot_threshold", "write_plots"}
 )
 
 

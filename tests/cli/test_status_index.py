@@ -61,3 +61,24 @@ def test_an_index_older_than_its_search_is_ignored(tmp_path: Any) -> None:
     past = time.time() - 3600
     os.utime(index_path(base), (past, past))
     assert [os.path.basename(r[0]) for r in _rows(str(tmp_path))] == ["i=1"]
+
+
+def test_a_queued_job_is_neither_done_nor_failed(tmp_path: Any) -> None:
+    from runner.job_record import JobRecord
+    from runner.jobs import Job
+
+    for name, status in (("a", "queued"), ("b", "ok")):
+        job = Job(run_fn=len, config=[name], base_dir=str(tmp_path / "s" / name))
+        os.makedirs(job.base_dir)
+        record = JobRecord.for_job(job)
+        if status == "ok":
+            record.move_to("running", start_time=time.time(), pid=1, host="elsewhere")
+            record.move_to("ok")
+        record.write(job.base_dir)
+    (tmp_path / "s" / "summary.json").write_text(
+        json.dumps({"kind": "grid_search", "status": "running", "num_jobs": 2, "started": 0})
+    )
+    rows = {os.path.basename(r.folder): r for r in job_rows(str(tmp_path))}
+    assert rows["a"].status == "queued" and not rows["a"].failed
+    [search] = search_rows(str(tmp_path))
+    assert search.jobs.startswith("1/2")

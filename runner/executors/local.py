@@ -156,6 +156,12 @@ class LocalExecutor(Executor):
             method = "spawn"
         self.start_method: StartMethod = method
         start_method = method
+        if not isinstance(self.preload, bool) and (launcher is not None or method == "spawn"):
+            logger.warning(
+                "preload=%r has no effect: warm starts need the default launcher with "
+                "start_method='forkserver' (Linux); each job imports what it needs itself",
+                list(self.preload),
+            )
         if launcher is None:
             launcher = (
                 ForkServerLauncher(fallback=ProcessLauncher(), preload=self.preload)

@@ -227,6 +227,14 @@ def test_preload_option_is_validated() -> None:
     assert LocalExecutor(preload=["numpy", "scipy.linalg"]).preload == ("numpy", "scipy.linalg")
 
 
+def test_a_preload_list_that_cannot_apply_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        LocalExecutor(start_method="spawn", preload=["numpy"])
+        LocalExecutor(start_method="spawn")  # the default asks for nothing: no warning
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "preload=['numpy'] has no effect" in warnings[0]
+
+
 def test_choose_preloads_keeps_installed_third_party_modules_only(tmp_path: Path) -> None:
     site = str(tmp_path / "lib" / "site-packages")
     report = {

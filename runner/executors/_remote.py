@@ -42,6 +42,7 @@ import sys
 import time
 from typing import Any
 
+from runner import _process_tree
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
 from runner.devices import Device
 from runner.errors import MissingDependencyError
@@ -66,14 +67,25 @@ def kill_group(pgid: int, sig: int) -> None:
 
 
 def _terminate(popen: subprocess.Popen[bytes], grace_period: float) -> int:
-    """SIGTERM the worker's group, wait up to the grace period, SIGKILL the group."""
+    """SIGTERM the job's whole tree, wait up to the grace period, SIGKILL what is left.
+
+    The worker is a child subreaper: while it lives, every process the job started is
+    its descendant (daemons that left its session too), so the tree is taken first.
+    """
+    tree = _process_tree.descendants(popen.pid) if popen.poll() is None else []
+    _process_tree.signal_tree(tree, signal.SIGTERM)
     kill_group(popen.pid, signal.SIGTERM)
     try:
         popen.wait(timeout=grace_period)
     except subprocess.TimeoutExpired:
         pass
     finally:
-        # Always, even if the worker exited: its children may ignore SIGTERM or outlive it.
+        # Always, even if the worker exited: what it started may ignore SIGTERM or outlive
+        # it. Its descendants first, the worker (their subreaper) last.
+        if popen.returncode is None:
+            _process_tree.kill_descendants(popen.pid, also=tree)
+        else:
+            _process_tree.signal_tree(tree, signal.SIGKILL)
         kill_group(popen.pid, signal.SIGKILL)
     return popen.wait()
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from runner.devices import Device
 from runner.executors._outcome import CANCELLED_SUMMARY, DEFAULT_GRACE_PERIOD, judge_exit, log_tail
 from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes, error_summary, result_summary
+from runner.job_lock import job_lock_holder
 from runner.job_pickle import dump_job
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
@@ -93,6 +94,16 @@ class Attempt:
             A failed result when the job can't be described or pickled, or the folder
             can't be written; else None.
         """
+        holder = job_lock_holder(self.job_dir)
+        if holder is not None:
+            # A job an earlier driver started that outlived it (on a cluster, say): running
+            # it again beside itself would double its load and race its result file.
+            return self.fail(
+                "error",
+                f"This job is still running in another process ({holder}), started by an "
+                "earlier run whose driver is gone; it was not started twice. Wait for it to "
+                "end (or cancel it: scancel, ray stop, kill), then resume to reuse its result.",
+            )
         try:
             os.makedirs(self.job_dir, exist_ok=True)
             self.record = JobRecord.for_job(self.job, attempt=self.attempt)

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -260,3 +261,34 @@ def test_a_read_only_folder_fails_the_job_before_it_starts(tmp_path: Any) -> Non
 
 def _is_read_only_mount(path: str) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def test_a_job_still_running_elsewhere_is_not_started_twice(tmp_path: Any) -> None:
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    # Another process runs this job (an earlier driver's cluster job that outlived it).
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from runner.job_lock import hold_job_lock; "
+            f"hold_job_lock({str(job_dir)!r}); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        ledger = tmp_path / "ran"
+        job = Job(run_fn=_touch, config=str(ledger), base_dir=str(job_dir))
+        refused = _run(job)
+        assert not refused.success and "still running in another process" in (refused.error or "")
+        assert f"{holder.pid}" in (refused.error or "") and not ledger.exists()
+    finally:
+        holder.communicate("")  # its end releases the lock
+    assert _run(job).success and ledger.exists()
+
+
+def _touch(path: str) -> None:
+    open(path, "w").close()

@@ -1,0 +1,71 @@
+"""A job runs in one process at a time: the worker holds a lock on its job folder.
+
+A cluster job outlives a driver that dies (Slurm and Ray keep running what they
+were given), and so may a local one in a mode that could not stop it. A resume
+started meanwhile must not run the same job a second time beside it. The worker
+holds an exclusive ``flock`` on ``<job folder>/.running`` for as long as it runs
+(on NFS, Linux carries it to the server); a new attempt checks it before it
+prepares anything, and fails as data, naming the holder, while it is held.
+
+Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> held = hold_job_lock(folder)
+    >>> job_lock_holder(folder) is not None
+    True
+    >>> os.close(held)
+    >>> job_lock_holder(folder) is None
+    True
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+
+__all__ = ["JOB_LOCK", "hold_job_lock", "job_lock_holder"]
+
+#: The lock file in a job folder, held by the job's worker while it runs.
+JOB_LOCK = ".running"
+
+
+def hold_job_lock(job_dir: str) -> int:
+    """Take the job folder's lock for this process; the returned descriptor holds it.
+
+    The descriptor is not inherited by programs the job runs (close-on-exec), and the
+    lock ends with the process, however it ends.
+
+    Raises:
+        BlockingIOError: Another process holds it: the job is running there.
+        OSError: The lock file can't be created.
+    """
+    fd = os.open(os.path.join(job_dir, JOB_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def job_lock_holder(job_dir: str) -> str | None:
+    """``"host pid"`` of the process running the job in ``job_dir``, or None when none does."""
+    path = os.path.join(job_dir, JOB_LOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        return None  # free: nobody runs it (our shared lock ends with the close below)
+    finally:
+        os.close(fd)

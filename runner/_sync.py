@@ -24,6 +24,7 @@ interrupt button) cancels it the same way, waits for the clean-up, then re-raise
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import threading
@@ -37,6 +38,8 @@ logger = logging.getLogger("runner")
 T = TypeVar("T")
 
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: What writing to a terminal that hung up raises.
+_DEAD_TERMINAL = (errno.EIO, errno.EPIPE)
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -104,6 +107,12 @@ class _LoopRunner:
                 result = loop.run_until_complete(self.task)
             except asyncio.CancelledError:
                 if not self.received:
+                    raise
+                result = None
+            except OSError as exc:
+                # After a hang-up the terminal fails every write (EIO): a progress display
+                # that says goodbye to it fails too. That is the hang-up, already handled.
+                if not (self.received == [signal.SIGHUP] and exc.errno in _DEAD_TERMINAL):
                     raise
                 result = None
             if self.received:

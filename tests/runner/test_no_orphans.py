@@ -7,8 +7,11 @@ write; only the disappearance of a killed process is polled for (bounded).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -216,3 +219,46 @@ def test_errors_out_of_run_sync_are_not_chained_to_its_loop_probe() -> None:
     with pytest.raises(ValueError) as caught:
         run_sync(fails())
     assert caught.value.__context__ is None and caught.value.__cause__ is None
+
+
+HANGUP_GRID = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "hangup_grid.py")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_terminal_that_goes_away_stops_the_sweep_cleanly(tmp_path: Path, method: str) -> None:
+    # The driver runs on a pseudo-terminal, live display and all; closing the terminal's
+    # master side is what a dropped SSH session does: SIGHUP, then a terminal that fails
+    # every write.
+    search = tmp_path / "search"
+    env = dict(os.environ, RUNNER_START_METHOD=method, TERM="xterm")
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the driver, session leader on the terminal
+        try:
+            os.execve(sys.executable, [sys.executable, HANGUP_GRID, str(search)], env)
+        finally:
+            os._exit(127)
+    pids: list[int] = []
+    try:
+        finished, hanging = search / "seed=1", search / "seed=2"
+        output = bytearray()
+
+        def started() -> bool:
+            with contextlib.suppress(OSError):  # keep the terminal drained
+                while select.select([master], [], [], 0)[0]:
+                    output.extend(os.read(master, 65536))
+            ok = (read_job_json(str(finished)) or {}).get("status") == "ok"
+            return ok and (hanging / "pids.json").exists()
+
+        wait_until(started, what="seed 1 to finish and seed 2 to start")
+        pids = _job_pids(hanging)
+        os.close(master)
+        _, status = os.waitpid(pid, 0)
+        _gone_within(pids)
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        _kill_all(pids)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP, output.decode(errors="replace")
+    assert (read_job_json(str(finished)) or {})["status"] == "ok"  # its result kept
+    assert (read_job_json(str(hanging)) or {})["status"] == "cancelled"

@@ -15,8 +15,9 @@ the user named, and starts a second server that imports them before it forks any
 size their pools for a job). If that server then says forking it is safe
 (:func:`~runner._forkserver.preload.fork_safety_problem`), later jobs are forked from
 it, each finding those modules already imported, and the first server exits once its
-jobs have ended. If not, the launcher logs one warning and every job keeps starting
-cold. Modules named up front (``preload=[...]``) are imported by the first server.
+jobs have ended. Jobs launched while it is being prepared wait for it, at most as long
+as the teaching job took (what a cold start costs at most). If it is not safe, the
+launcher logs one warning and every job keeps starting cold. Modules named up front (``preload=[...]``) are imported by the first server.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["ForkServerLauncher"]
 
 logger = logging.getLogger("runner")
+
+#: Most seconds a job waits for a warm server being prepared before it starts cold.
+MAX_WAIT_FOR_WARM = 60.0
 
 
 class ForkServerLauncher:
@@ -83,6 +87,9 @@ class ForkServerLauncher:
         #: no scheduler said how many slots there are.
         self._running = 0
         self._peak = 0
+        #: How long the job that taught the modules took, launch to exit: the most a cold
+        #: start costs, and so the longest a job waits for the warm server.
+        self._cold_start_s = 0.0
 
     @property
     def warm_modules(self) -> list[str]:
@@ -124,10 +131,20 @@ class ForkServerLauncher:
             server.request_pool(slots)
 
     async def launch(self, job_dir: str, *, env: dict[str, str], log_fd: int) -> Worker:
-        """Fork the worker for ``job_dir`` from the server (spawn it if that can't be done)."""
+        """Fork the worker for ``job_dir`` from the server (spawn it if that can't be done).
+
+        While a warm server is being prepared, the job waits for it, at most as long as
+        the job that taught its modules took in all: a cold start would cost about that
+        much (those imports), and would take the CPU the warm server's imports need.
+        """
+        upgrade = self._upgrade
+        if upgrade is not None and not upgrade.done():
+            # asyncio.wait never cancels the upgrade, whether it times out or we are cancelled.
+            await asyncio.wait({upgrade}, timeout=min(self._cold_start_s, MAX_WAIT_FOR_WARM))
         server = await self._ready_server()
         if server is not None and server.accepts(env):
             report = self._report_path()
+            launched = server.loop.time()
             try:
                 worker = await server.launch(
                     job_dir, env=env if report is None else {**env, IMPORTS_ENV: report}, log_fd=log_fd
@@ -140,7 +157,7 @@ class ForkServerLauncher:
             else:
                 self._running += 1
                 self._peak = max(self._peak, self._running)
-                worker.exited.add_done_callback(lambda _: self._ended(report))
+                worker.exited.add_done_callback(lambda _: self._ended(report, launched))
                 return worker
         return await self._spawn.launch(job_dir, env=env, log_fd=log_fd)
 
@@ -221,12 +238,12 @@ class ForkServerLauncher:
             self._reports_dir = tempfile.mkdtemp(prefix="runner-imports-")
         return os.path.join(self._reports_dir, f"{next(self._report_ids)}.json")
 
-    def _ended(self, report_path: str | None) -> None:
+    def _ended(self, report_path: str | None, launched: float) -> None:
         self._running -= 1
         if report_path is not None:
-            self._learn(report_path)
+            self._learn(report_path, launched)
 
-    def _learn(self, report_path: str) -> None:
+    def _learn(self, report_path: str, launched: float) -> None:
         """A job that reported has ended: from the first that returned, start a warm server."""
         try:
             with open(report_path) as f:
@@ -243,7 +260,9 @@ class ForkServerLauncher:
         if not modules or set(modules) <= set(self._server.preload):
             return
         self._wanted = modules
-        self._upgrade = self._server.loop.create_task(self._start_warm(modules))
+        loop = self._server.loop
+        self._cold_start_s = loop.time() - launched  # a cold job's imports cost at most this
+        self._upgrade = loop.create_task(self._start_warm(modules))
 
     async def _start_warm(self, modules: list[str]) -> None:
         """Start a server that preloads ``modules``; once it says it is safe, fork from it."""

@@ -166,7 +166,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from runner.report import label_grid_aggregate, load_results_file, to_jsonable
+    from runner.report import (
+        label_grid_aggregate,
+        label_threshold,
+        load_results_file,
+        to_jsonable,
+    )
 
     path = args.file
     if not os.path.isfile(path):
@@ -180,7 +185,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)  # as stored: machines index the lists themselves
         return 0
-    data = label_grid_aggregate(data)
+    data = label_threshold(label_grid_aggregate(data))
     import yaml
 
     sys.stdout.write(
@@ -197,7 +202,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not os.path.exists(args.dir):
         raise UsageError(f"{args.dir!r} does not exist; pass the base_dir of a sweep")
     props = [p for p in (args.x, args.y) if p]
-    for path in write_plots(args.dir, out=args.out, metric=args.metric, props=props or None):
+    for path in write_plots(
+        args.dir, out=args.out, metric=args.metric, props=props or None, success=args.success
+    ):
         print(path)
     return 0
 
@@ -397,7 +404,9 @@ def add_commands(sub: Any) -> None:
         "show",
         help="print a results .pkl or summary.json readably",
         description="Print a results file; a grid's aggregate is labelled with each "
-        "job's point. A .pkl is unpickled, which runs code from it: only open files you "
+        "job's point; a threshold search's answer comes first, in words: its interval (and "
+        "the probabilistic method's estimate), whether the threshold may lie beyond the "
+        "range, contradicting verdicts, the margin at the answer. A .pkl is unpickled, which runs code from it: only open files you "
         "trust. summary.json is plain JSON.",
     )
     p.add_argument("file", metavar="FILE")
@@ -407,10 +416,16 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "plot",
         help="PNG plots of the searches under DIR",
-        description="A PNG per search under DIR: a binary search's trace (values "
-        "tested per round, successes and failures, the final interval); a grid's "
-        "numeric job result averaged over the other swept props (seeds): lines "
-        "for one prop, a heatmap for two. Needs matplotlib (runner[plot]).",
+        description="A PNG per search under DIR. A threshold (binary) search: the "
+        "metric of each job and the aggregate per tested value, the success fraction and "
+        "count per value, the posterior (probabilistic) or the bracket per round "
+        "(bisection), the answer and its interval, contradicting pairs and an untested "
+        "range end marked; log x when the values span decades, and a second column zoomed "
+        "on the answer when the full axis squashes it. A grid: its numeric job result "
+        "averaged over the other swept props (seeds): lines for one prop, a heatmap for "
+        "two. Needs matplotlib (runner[plot]).",
+        epilog="examples: runner plot runs/size --success 'result[\"acc\"] >= 0.9';  "
+        "runner plot runs/ -o plots/ --metric loss",
     )
     p.add_argument(
         "dir", metavar="DIR", help="a sweep's base_dir, a parent of several, or a summary.json"
@@ -425,8 +440,17 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--metric",
         default=None,
-        help="what to plot for grids: a key of dict results (acc), or an expression "
-        "over result (default: the result, or its first numeric key)",
+        help="what to plot of each job's result: a key of dict results (acc), or an "
+        "expression over result (default: the result, or its first numeric key)",
+    )
+    p.add_argument(
+        "--success",
+        default=None,
+        metavar="EXPR",
+        help="a threshold search's success rule, as given to runner bisect "
+        "('result >= 0.5'): when it is one comparison, its target is drawn, the jobs "
+        "passing it are counted, and its left side is the metric. Without it, the target "
+        "is drawn when the search's margins imply one",
     )
     p.add_argument("--x", default=None, metavar="PROP", help="grid prop on the x axis")
     p.add_argument("--y", default=None, metavar="PROP", help="grid prop on the y axis (heatmap)")

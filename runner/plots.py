@@ -3,8 +3,10 @@
 Matplotlib (the ``plot`` extra) is imported inside the functions, and figures are
 drawn on an Agg canvas without pyplot's global state:
 
-* a binary search's trace: the value tested (y) per round (x), successes as green
-  circles, failures as red crosses, the final interval as a shaded band;
+* a threshold (binary) search as a researcher reads it: the metric per job and
+  per tested value against the value, the target, the success fraction and count
+  per value, the posterior or the bracket per round, the answer and its interval,
+  contradictions marked (:func:`plot_threshold`, drawn by :mod:`runner.threshold_plot`);
 * a grid search's job results, a numeric ``metric`` (the result itself, a key of a
   dict result, or an expression over ``result``) averaged per point of the plotted
   props over every other swept prop (seeds, typically): lines with each job's
@@ -28,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import MissingDependencyError, ReportError
 from runner.grid_points import is_number, metric_getter
-from runner.job_folder import JOB_JSON
 from runner.search_results import SUMMARY_FILE
-from runner.sweep_files import check_dir, read_json_object, walk_files
+from runner.searches.summary import SearchSummary
+from runner.sweep_files import check_dir, job_records, read_json_object, walk_files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,9 +40,9 @@ if TYPE_CHECKING:
 __all__ = [
     "GridData",
     "grid_data",
-    "plot_binary_trace",
     "plot_grid",
     "plot_search",
+    "plot_threshold",
     "write_plots",
 ]
 
@@ -66,58 +68,53 @@ def _new_figure(width: float = 7.0, height: float = 4.5) -> Figure:
     return figure
 
 
-def plot_binary_trace(summary: dict[str, Any]) -> Figure:
-    """The trace of a binary search from its ``summary.json``: tested values per round.
+def plot_threshold(
+    summary: SearchSummary | dict[str, Any],
+    *,
+    metric: str | None = None,
+    success: str | None = None,
+    base_dir: str | None = None,
+) -> Figure:
+    """A threshold (binary) search as a researcher reads it (see :mod:`runner.threshold_plot`).
 
-    Successes are the green ``"success"`` scatter, failures the red ``"failure"``
-    one, inconclusive values the grey ``"inconclusive"`` one; the final interval is
-    a shaded band.
+    ``metric`` is what to plot of each job's result (as for grids; default: the
+    result, or its first numeric key, or the left side of ``success``). ``success``
+    is the search's success rule (``'result["acc"] >= 0.9'``): when it is one
+    comparison, its target is drawn and the jobs passing it are counted. While the
+    search runs, jobs under ``base_dir`` that ended but are not judged yet are drawn too.
+
+    Raises:
+        ReportError: Nothing tested yet, or ``metric`` is not in the results.
 
     Example:
-        >>> fig = plot_binary_trace({"prop": "w", "range": [0, 8], "interval": [3, 4],
-        ...     "points": [{"value": 4, "round": 1, "success": True},
-        ...                {"value": 2, "round": 2, "success": False}]})
-        >>> [c.get_label() for c in fig.axes[0].collections]
-        ['success', 'failure']
+        >>> fig = plot_threshold({"kind": "binary_search", "prop": "w", "range": [0, 8],
+        ...     "interval": [3, 4], "achieved": {"value": 4, "result": 0.6},
+        ...     "points": [{"value": 4, "round": 1, "success": True, "result": 0.6},
+        ...                {"value": 3, "round": 2, "success": False, "result": 0.4}]})
+        >>> [ax.get_label() for ax in fig.axes]
+        ['metric', 'fraction', 'rounds']
     """
-    points = [p for p in summary.get("points") or [] if isinstance(p, dict)]
-    prop = summary.get("prop", "value")
-    figure = _new_figure()
-    ax = figure.add_subplot()
-    points = [p for p in points if is_number(p.get("value")) and isinstance(p.get("round"), int)]
-    for label, success, marker, color in (
-        ("success", True, "o", "tab:green"),
-        ("failure", False, "x", "tab:red"),
-        ("inconclusive", None, "s", "tab:gray"),
-    ):
-        chosen = [p for p in points if p.get("success") is success]
-        if chosen:
-            rounds_of: list[float] = [float(p["round"]) for p in chosen]
-            values: list[float] = [float(p["value"]) for p in chosen]
-            ax.scatter(rounds_of, values, label=label, s=50, zorder=3, marker=marker, color=color)
-    interval = summary.get("interval")
-    if isinstance(interval, list) and len(interval) == 2:
-        lo, hi = interval
-        ax.axhspan(lo, hi, color="tab:blue", alpha=0.15, label=f"final interval ({lo}, {hi})")
-    search_range = summary.get("range")
-    if isinstance(search_range, list) and len(search_range) == 2:
-        for bound in search_range:
-            ax.axhline(bound, color="black", linestyle=":", linewidth=0.8)
-    if summary.get("scale") == "log":
-        ax.set_yscale("log")
-    achieved = summary.get("achieved")
-    title = f"binary search over {prop}"
-    if achieved:
-        title += f": achieved {prop}={achieved.get('value')}"
-    ax.set_title(title)
-    ax.set_xlabel("round")
-    ax.set_ylabel(str(prop))
-    rounds: list[int] = sorted({int(p["round"]) for p in points})
-    if rounds:
-        ax.set_xticks(rounds)
-    ax.legend(loc="best", fontsize="small")
-    figure.tight_layout()
-    return figure
+    from runner.threshold_plot import draw_threshold
+    from runner.threshold_view import threshold_view
+
+    summary = SearchSummary.coerce(summary)
+    pending: list[tuple[dict[str, Any], Any]] = []
+    if base_dir is not None and summary.status == "running":
+        pending = _unjudged_jobs(summary, base_dir)
+    view = threshold_view(summary, metric=metric, success=success, pending=pending)
+    return draw_threshold(_new_figure, view)
+
+
+def _unjudged_jobs(summary: SearchSummary, base_dir: str) -> list[tuple[dict[str, Any], Any]]:
+    """``(point, result)`` of the jobs under ``base_dir`` that ended ok but that the
+    summary (written between rounds) does not hold yet."""
+    known = {os.path.abspath(j.base_dir) for t in summary.points for j in t.jobs if j.base_dir}
+    found = []
+    for folder, record in job_records(base_dir):
+        point = record.get("point")
+        if record.get("status") == "ok" and isinstance(point, dict) and folder not in known:
+            found.append((point, record.get("result_summary")))
+    return found
 
 
 @dataclasses.dataclass
@@ -149,9 +146,8 @@ def _grid_jobs(summary: dict[str, Any], base_dir: str | None) -> list[dict[str, 
     if base_dir is None:
         return []
     found = []
-    for path in walk_files(base_dir, JOB_JSON):
-        record = read_json_object(path)
-        if record and record.get("status") == "ok" and isinstance(record.get("point"), dict):
+    for _, record in job_records(base_dir):
+        if record.get("status") == "ok" and isinstance(record.get("point"), dict):
             found.append({"point": record["point"], "result": record.get("result_summary")})
     return found
 
@@ -301,15 +297,17 @@ def plot_search(
     metric: str | None = None,
     props: Sequence[str] | None = None,
     base_dir: str | None = None,
+    success: str | None = None,
 ) -> Figure:
-    """The plot of one search's ``summary.json``: a trace (binary) or lines/heatmap (grid).
+    """The plot of one search's ``summary.json``: the threshold view (binary, see
+    :func:`plot_threshold`) or lines/heatmap (grid).
 
     Example:
         >>> # plot_search(json.load(open("runs/sweep/summary.json"))).savefig("sweep.png")
     """
     kind = summary.get("kind")
     if kind == "binary_search":
-        return plot_binary_trace(summary)
+        return plot_threshold(summary, metric=metric, success=success, base_dir=base_dir)
     if kind == "grid_search":
         return plot_grid(grid_data(summary, metric=metric, props=props, base_dir=base_dir))
     raise ReportError(f"cannot plot a search of kind {kind!r}")
@@ -321,6 +319,7 @@ def write_plots(
     out: str | None = None,
     metric: str | None = None,
     props: Sequence[str] | None = None,
+    success: str | None = None,
 ) -> list[str]:
     """Write a PNG per search found under ``root`` (or for one ``summary.json``); return the paths.
 
@@ -348,7 +347,9 @@ def write_plots(
             continue
         base_dir = os.path.dirname(path)
         kind = str(summary.get("kind") or "search")
-        figure = plot_search(summary, metric=metric, props=props, base_dir=base_dir)
+        figure = plot_search(
+            summary, metric=metric, props=props, base_dir=base_dir, success=success
+        )
         if out is None:
             target = os.path.join(base_dir, f"{kind}.png")
         else:

@@ -20,10 +20,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from runner.errors import ReportError
+from runner.job_folder import JOB_JSON
 from runner.search_index import index_path, read_index
 from runner.search_results import SUMMARY_FILE
 
-__all__ = ["check_dir", "each_row", "pid_alive", "read_json_object", "skip_file", "walk_files"]
+__all__ = [
+    "check_dir",
+    "each_row",
+    "job_records",
+    "pid_alive",
+    "read_json_object",
+    "skip_file",
+    "walk_files",
+]
 
 logger = logging.getLogger("runner")
 
@@ -52,6 +61,25 @@ def walk_files(
         )
         if name in files:
             yield os.path.join(folder, name)
+
+
+def job_records(root: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(job folder, record)`` of every job under ``root``: its ``job.json``, or its row
+    in its search's status index when that index is fresh (see :func:`walk_files`).
+
+    Example:
+        >>> list(job_records("/nonexistent"))
+        []
+    """
+    indexes: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in walk_files(root, JOB_JSON, indexes):
+        record = read_json_object(path)
+        if record is not None:
+            yield os.path.dirname(path), record
+    for index in indexes.values():
+        for folder, record in index.items():
+            if isinstance(record, dict):
+                yield folder, record
 
 
 #: Indexes read in this process, by path: (mtime, search running, rows).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from runner.errors import MissingDependencyError
-from runner.plots import grid_data, plot_binary_trace, plot_grid, write_plots
+from runner.plots import grid_data, plot_grid, plot_threshold, write_plots
 from runner.report import ReportError, job_rows, to_jsonable
 from runner.scheduler import GPUJobResult
 
@@ -126,24 +126,26 @@ def test_grid_heatmap_and_lines_plot_the_means(tmp_path: Path) -> None:
     assert _png_size(str(path)) == (700, 450)
 
 
-def test_binary_trace_marks_successes_failures_and_the_interval(tmp_path: Path) -> None:
-    summary = _bisect_summary()
-    figure = plot_binary_trace(summary)
-    ax = figure.axes[0]
-    by_label = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
-    assert by_label["success"] == [[1, 55], [3, 43], [7, 42]]
-    assert by_label["failure"] == [[2, 32], [4, 37], [5, 40], [6, 41]]
-    [band] = [p for p in ax.patches if p.get_label().startswith("final interval")]
+def test_threshold_plot_of_verdicts_only_marks_rounds_and_the_interval(tmp_path: Path) -> None:
+    # A summary without results (older, or results that are not numbers): no metric
+    # panel; the verdicts per value and the rounds, the tested value on x.
+    figure = plot_threshold(_bisect_summary())
+    assert [ax.get_label() for ax in figure.axes][:2] == ["fraction", "rounds"]
+    rounds = figure.axes[1]
+    by_label = {c.get_label(): c.get_offsets().tolist() for c in rounds.collections}
+    assert by_label["success"] == [[55, 1], [43, 3], [42, 7]]
+    assert by_label["failure"] == [[32, 2], [37, 4], [40, 5], [41, 6]]
+    [band] = [p for p in figure.axes[0].patches if p.get_label().startswith("interval")]
     corners = band.get_transform().transform(band.get_path().vertices)
-    data_y = ax.transData.inverted().transform(corners)[:, 1]
-    assert min(data_y) == pytest.approx(41) and max(data_y) == pytest.approx(42)
-    assert "achieved width=42" in ax.get_title()
+    data_x = figure.axes[0].transData.inverted().transform(corners)[:, 0]
+    assert min(data_x) == pytest.approx(41) and max(data_x) == pytest.approx(42)
+    assert "achieved 42, failed none, interval (41, 42)" in [t.get_text() for t in figure.texts][1]
 
     path = tmp_path / "trace.png"
     figure.savefig(path)
     import matplotlib.image
 
-    assert matplotlib.image.imread(str(path)).shape[:2] == (450, 700)
+    assert matplotlib.image.imread(str(path)).shape[2] in (3, 4)
 
 
 def test_write_plots_per_search_into_its_folder(tmp_path: Path) -> None:
@@ -155,7 +157,8 @@ def test_write_plots_per_search_into_its_folder(tmp_path: Path) -> None:
         str(tmp_path / "b" / "binary_search.png"),
         str(tmp_path / "g" / "grid_search.png"),
     ]
-    assert all(_png_size(p) == (700, 450) for p in written)
+    assert _png_size(written[1]) == (700, 450)
+    assert min(_png_size(written[0])) >= 400  # the threshold view: panels and a header
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="no summary.json"):
         write_plots(str(tmp_path / "empty"))
@@ -178,7 +181,7 @@ def test_running_grid_is_plotted_from_job_json(tmp_path: Path) -> None:
 def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(MissingDependencyError, match=r"runner\[plot\]"):
-        plot_binary_trace(_bisect_summary())
+        plot_threshold(_bisect_summary())
 
 
 def test_job_rows_read_json_only_and_spot_lost_jobs(tmp_path: Path) -> None:

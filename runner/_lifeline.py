@@ -143,10 +143,10 @@ def marked_processes(mark: str) -> list[int]:
 
 def end_jobs(roots: list[int], grace: float = ORPHAN_GRACE) -> None:
     """End each job process of ``roots`` with its whole tree: SIGTERM, ``grace``, SIGKILL."""
+    # The trees first: once a job process is gone its orphans move away.
     trees = {root: _process_tree.descendants(root) for root in roots}
-    for root in roots:  # the tree first: once a job process is gone its orphans move away
-        _process_tree.signal_tree(trees[root], signal.SIGTERM)
-    _process_tree.signal_tree(roots, signal.SIGTERM, groups=roots)
+    everything = [pid for root in roots for pid in (root, *trees[root])]
+    _process_tree.signal_tree(everything, signal.SIGTERM, groups=roots)
     _process_tree.wait_gone(roots, grace)
     for root in roots:
         _process_tree.kill_descendants(root, also=trees[root])

@@ -145,13 +145,19 @@ def descendants(pid: int) -> list[int]:
 
 
 def signal_tree(pids: Iterable[int], sig: int, *, groups: Iterable[int] = ()) -> None:
-    """Send ``sig`` to each process of ``pids`` and to each process group of ``groups``."""
+    """Send ``sig`` to each process group of ``groups`` and to each process of ``pids``.
+
+    A process in one of ``groups`` gets it once, through its group: one that counts
+    signals (a second SIGTERM meaning "now, without saving") must not see two.
+    """
+    groups = set(groups)
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
+            if not groups or os.getpgid(pid) not in groups:
+                os.kill(pid, sig)
 
 
 def kill_descendants(pid: int, *, also: Iterable[int] = ()) -> set[int]:

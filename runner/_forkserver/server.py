@@ -278,12 +278,7 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if sig == signal.SIGKILL:  # all that is left under the server, orphans included
                 _process_tree.kill_descendants(os.getpid(), also=tree)
-            _process_tree.signal_tree([p for p in tree if p not in self.children], sig)
-            for pgid in groups:
-                try:
-                    os.killpg(pgid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            _process_tree.signal_tree(tree, sig, groups=groups)
             deadline = time.monotonic() + ORPHAN_GRACE
             while self.children and time.monotonic() < deadline:
                 self._reap()

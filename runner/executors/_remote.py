@@ -73,8 +73,7 @@ def _terminate(popen: subprocess.Popen[bytes], grace_period: float) -> int:
     its descendant (daemons that left its session too), so the tree is taken first.
     """
     tree = _process_tree.descendants(popen.pid) if popen.poll() is None else []
-    _process_tree.signal_tree(tree, signal.SIGTERM)
-    kill_group(popen.pid, signal.SIGTERM)
+    _process_tree.signal_tree(tree, signal.SIGTERM, groups=[popen.pid])  # the job's group
     try:
         popen.wait(timeout=grace_period)
     except subprocess.TimeoutExpired:

@@ -225,8 +225,7 @@ class LocalExecutor(Executor):
         before any signal, since once the worker is dead its orphans move to init.
         """
         tree = [] if proc.exited.done() else _process_tree.descendants(proc.pid)
-        _process_tree.signal_tree(tree, signal.SIGTERM)
-        proc.signal_group(signal.SIGTERM)
+        _process_tree.signal_tree(tree, signal.SIGTERM, groups=[proc.pid])  # the job's group
         try:
             await asyncio.wait({proc.exited}, timeout=self.grace_period)
         finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from runner.grid_points import is_number
 from runner.sweep_text import format_value, threshold_answer, threshold_warnings
 from runner.threshold_view import ThresholdView, ValueView
 
@@ -62,17 +63,17 @@ def _answer_marks(ax: Axes, view: ThresholdView, *, legend: bool) -> None:
     def label(text: str) -> str:
         return text if legend else f"_{text}"  # a leading underscore keeps it off the legend
 
-    if s.interval is not None and len(s.interval) == 2:
+    if s.interval is not None and all(is_number(v) for v in s.interval):
         lo, hi = (float(v) for v in s.interval)
         name = "interval"
         if s.method == "probabilistic" and s.confidence is not None:
             name = f"{s.confidence:.0%} credible interval"
-        ax.axvspan(lo, hi, color=_BLUE, alpha=0.15, label=label(f"{name} ({lo:g}, {hi:g})"))
+        ax.axvspan(lo, hi, color=_BLUE, alpha=0.15, label=label(f"{name} ({lo:.4g}, {hi:.4g})"))
     answer = view.answer
     if answer is not None:
         word = "estimate" if s.method == "probabilistic" else "answer"
-        ax.axvline(answer, color=_GREEN, lw=1.6, label=label(f"{word} {view.prop}={answer:g}"))
-    if s.method != "probabilistic" and s.failed is not None:
+        ax.axvline(answer, color=_GREEN, lw=1.6, label=label(f"{word} {view.prop}={answer:.4g}"))
+    if s.method != "probabilistic" and s.failed is not None and is_number(s.failed.value):
         ax.axvline(
             float(s.failed.value),
             color=_RED,
@@ -81,6 +82,8 @@ def _answer_marks(ax: Axes, view: ThresholdView, *, legend: bool) -> None:
             label=label(f"failing neighbour {view.prop}={format_value(s.failed.value)}"),
         )
     for i, end in enumerate(s.range or ()):
+        if not is_number(end):
+            continue
         beyond = s.outside_range == ("below", "above")[i]
         ax.axvline(
             float(end),
@@ -199,6 +202,8 @@ def _fraction_panel(ax: Axes, view: ThresholdView, shown: list[ValueView], *, co
     rings_x: list[float] = []
     rings_y: list[float] = []
     for pair in view.summary.inconsistencies:
+        if not (is_number(pair.success) and is_number(pair.failure)):
+            continue
         ends = [float(pair.success), float(pair.failure)]
         rings_x += ends
         rings_y += [_or_half(at.get(x)) for x in ends]
@@ -279,6 +284,15 @@ def _zoom_limits(ax: Axes, view: ThresholdView, shown: list[ValueView]) -> None:
         ax.set_ylim(lo - pad, hi + pad)
 
 
+def _plain_ticks(ax: Axes) -> None:
+    """A log axis zoomed within a decade: a few plain ticks, not 2.94x10^-3 on every minor."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.4g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _header(view: ThresholdView) -> tuple[list[str], list[str]]:
     s = view.summary
     state = "" if s.status == "done" else f" ({s.status})"
@@ -353,12 +367,14 @@ def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:
                 ax.set_xscale("log")
             if window is not None:
                 ax.set_xlim(*window)
+                if view.log:
+                    _plain_ticks(ax)
                 if kind == "metric":
                     _zoom_limits(ax, view, shown)
             if row == 0:
                 ax.set_title("around the answer" if window else "every tested value", fontsize=9)
             if row < len(rows) - 1:
-                ax.tick_params(labelbottom=False)
+                ax.tick_params(axis="x", which="both", labelbottom=False)
             else:
                 ax.set_xlabel(view.prop + (" (log scale)" if view.log else ""))
             ax.grid(alpha=0.25)

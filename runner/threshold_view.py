@@ -210,9 +210,10 @@ def _margin_target(summary: SearchSummary, views: dict[float, ValueView]) -> Tar
 
 def _brackets(summary: SearchSummary, views: Sequence[ValueView]) -> list[tuple[int, float, float]]:
     """Bisection's bracket after each round: between the nearest failure and success."""
-    if summary.method == "probabilistic" or summary.range is None:
+    ends = [float(v) for v in summary.range or () if is_number(v)]
+    if summary.method == "probabilistic" or len(ends) != 2:
         return []
-    lo_end, hi_end = (float(v) for v in summary.range)
+    lo_end, hi_end = ends
     seen: dict[float, bool] = {}
     out = []
     for r in sorted({r for v in views for r in v.rounds}):
@@ -236,6 +237,8 @@ def _window(
 ) -> tuple[float, float] | None:
     """A window around the interval, holding the two tested values nearest it on each
     side, when the full axis is so wide that the interval takes under 1/40 of it."""
+    if log and min(interval) <= 0:
+        return None
     to = math.log10 if log else (lambda x: x)
     back = (lambda x: 10**x) if log else (lambda x: x)
     lo, hi = sorted(to(v) for v in interval)

@@ -334,6 +334,33 @@ def test_nothing_tested_yet_is_said_not_drawn() -> None:
         threshold_view(summary)
 
 
+def test_a_summary_with_wrong_types_is_drawn_from_what_it_holds(tmp_path: Path) -> None:
+    # Written by hand or by another program: ends, pairs and values of the wrong type
+    # are left out, not raised on.
+    data = {
+        "kind": "binary_search",
+        "status": "done",
+        "prop": "w",
+        "range": ["low", 100],
+        "interval": [0, "x"],
+        "failed": {"value": "?"},
+        "inconsistencies": [{"success": "a", "failure": 3}],
+        "posterior": [[1, 0.5], ["x", "y"], [None, 0.5]],
+        "method": "probabilistic",
+        "estimate": "soon",
+        "points": [
+            {"value": 1, "round": 1, "success": True, "result": 2.0},
+            {"value": "two", "round": 2, "success": False, "result": 1.0},
+            {"value": 3, "round": "3", "success": None, "result": {"deep": [1]}},
+        ],
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    [path] = write_plots(str(tmp_path))
+    assert os.path.getsize(path) > 10_000
+    view = threshold_view(SearchSummary.from_json(data))
+    assert [v.value for v in view.values] == [1, 3] and view.beyond == 0.5
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

@@ -278,7 +278,13 @@ def _search_row(
     if status == "running" and any(j.status == "lost" for j in inside):
         status = "lost"  # its jobs outlived it: the driver is gone
     total = summary.get("num_jobs")
+    if kind == "binary_search" and status == "running":
+        # Its summary counts the jobs submitted when it was last written: at least the
+        # jobs on disk, and how many more its next rounds need is not known (no ETA).
+        total = max(total if isinstance(total, int) else 0, len(inside))
     status, duration, eta = _timing(summary, status, inside, total, time.time())
+    if kind == "binary_search" and status == "running":
+        eta = None
     jobs_text = f"{done}/{total if total is not None else len(inside)}" + (
         f" ({failed} failed)" if failed else ""
     )

@@ -298,10 +298,9 @@ def _header(view: ThresholdView) -> tuple[list[str], list[str]]:
     state = "" if s.status == "done" else f" ({s.status})"
     first = f"{s.search}: threshold of {view.prop}{state}, {s.method or 'bisection'}"
     answer = threshold_answer(s)
-    more = [
-        f"{s.rounds} round(s)" if s.rounds is not None else "",
-        f"{s.num_jobs} job(s)" if s.num_jobs is not None else "",
-    ]
+    seen = sum(len(v.jobs) + len(v.pending) + v.failed_jobs for v in view.values)
+    jobs = max(s.num_jobs or 0, seen)
+    more = [f"{s.rounds} round(s)" if s.rounds else "", f"{jobs} job(s)" if jobs else ""]
     second = "; ".join([answer, ", ".join(m for m in more if m)])
     return [first, second], threshold_warnings(s)
 

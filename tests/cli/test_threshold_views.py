@@ -6,11 +6,13 @@ rule, and a search still running."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -281,38 +283,71 @@ def test_runner_bisect_then_plot_with_its_success_rule(tmp_path: Path, train_tar
     assert not [label for label in plain if label.startswith("target")]
 
 
-def test_a_running_search_shows_its_interval_and_plots_what_it_has(tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    config = ToyConfig(threshold=42, mode="block", gate=str(gate), block_width=32)
-    search = ToyBisect(
-        base_dir=str(tmp_path / "live"),
-        prop="width",
-        range=(10, 100),
-        precision=1,
-        sweep_props={"seed": [0]},
-        base_experiment_config=config,
-        parallel_points=1,
-        test_range_ends=False,
-    )
+@contextlib.contextmanager
+def _live_search(folder: Path, block_width: int, slots: int) -> Iterator[threading.Thread]:
+    """A search of ``slots`` values a round on as many slots, whose job at ``block_width``
+    waits until the block ends (then the search runs to its end)."""
+    gate = folder.parent / f"{folder.name}.gate"
+    config = ToyConfig(threshold=42, mode="block", gate=str(gate), block_width=block_width)
+    search = _bisect(folder.parent, folder.name, parallel_points=slots, test_range_ends=False)
+    search.base_experiment_config = config
     driver = threading.Thread(
-        target=run_binary_searches, args=([search],), kwargs={"max_gpus": 1}, daemon=True
+        target=run_binary_searches, args=([search],), kwargs={"max_gpus": slots}, daemon=True
     )
     driver.start()
     try:
-        summary = _await_summary(tmp_path / "live", driver)
-        assert summary.status == "running" and summary.interval == (10, 55)
-        out = run_cli(["status", str(tmp_path / "live")]).stdout
-        assert "width: achieved 55, failed none, interval (10, 55), 1 round(s)" in out, out
-        assert "running" in out and "threshold may lie" not in out  # said at the end
-        figure = plot_threshold(summary, base_dir=str(tmp_path / "live"))
-        assert "(running)" in _figure_text(figure)
-        assert [ax.get_label() for ax in figure.axes][:2] == ["metric", "fraction"]
+        yield driver
     finally:
         gate.touch()
         driver.join(timeout=60)
     assert not driver.is_alive()
+
+
+def test_a_running_search_shows_its_interval_and_plots_what_it_has(tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    with _live_search(live, block_width=32, slots=1) as driver:  # round 1: 55; round 2: 32
+        summary = _await_summary(live, driver)
+        assert summary.status == "running" and summary.interval == (10, 55)
+        out = run_cli(["status", str(live)]).stdout
+        assert "width: achieved 55, failed none, interval (10, 55), 1 round(s)" in out, out
+        assert "running" in out and "threshold may lie" not in out  # said at the end
+        figure = plot_threshold(summary, base_dir=str(live))
+        assert "(running)" in _figure_text(figure)
+        assert [ax.get_label() for ax in figure.axes][:2] == ["metric", "fraction"]
     done = _summary(tmp_path, "live")
     assert done.status == "done" and done.interval == (41, 42)
+
+
+def test_a_round_in_progress_shows_the_jobs_it_has_not_judged_yet(tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    with _live_search(live, block_width=40, slots=2) as driver:  # round 1: 40 (waits), 70
+        ended = _await_ended_job(live, driver)
+        summary = _summary(tmp_path, "live")
+        assert summary.status == "running" and summary.points == []
+        figure = plot_threshold(summary, base_dir=str(live))
+        pending = _by_label(_axes(figure)["metric"])["ended, not judged yet"]
+        assert pending.get_offsets().tolist() == [[ended["width"], ended["width"] * 10]]
+        data = json.loads(run_cli(["status", str(live), "--json"]).stdout)
+        [row] = data["searches"]
+        # Its summary was written before the round's jobs: they count, and no ETA is made up.
+        assert (row["status"], row["jobs"], row["eta"]) == ("running", "1/2", None)
+
+
+def _await_ended_job(folder: Path, driver: threading.Thread) -> dict[str, Any]:
+    """The point of the first job under ``folder`` whose job.json says it ended ok."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and driver.is_alive():
+        for path in folder.glob("*/job.json"):
+            try:
+                record = json.loads(path.read_text())
+            except ValueError:  # being replaced
+                continue
+            if record.get("status") == "ok":
+                return dict(record["point"])
+        time.sleep(0.02)  # polling the job records the driver writes
+    raise AssertionError("no job of the first round ended")
 
 
 def _await_summary(folder: Path, driver: threading.Thread) -> SearchSummary:

@@ -89,6 +89,21 @@ def _terminate(popen: subprocess.Popen[bytes], grace_period: float) -> int:
     return popen.wait()
 
 
+def _end_adopted() -> None:
+    """Kill and reap what this subreaper adopted: all its children, once the worker is reaped."""
+    adopted = _process_tree.children(os.getpid())
+    killed = list(adopted)
+    for pid in adopted:
+        killed.extend(_process_tree.kill_descendants(pid))
+    _process_tree.signal_tree(adopted, signal.SIGKILL)
+    _process_tree.wait_gone(killed, 2.0)
+    for pid in adopted:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
 def import_extra(module: str, *, executor: str, what: str, extra: str) -> Any:
     """``import module``, or a :class:`MissingDependencyError` naming the extra to install.
 
@@ -114,6 +129,7 @@ def run_worker(
     grace_period: float,
     attempt: int = 1,
     cuda_visible_devices: str | None = None,
+    adopt_orphans: bool = False,
 ) -> dict[str, Any]:
     """Run one attempt of the job in ``job_dir`` in a child process; return how it ended.
 
@@ -123,6 +139,11 @@ def run_worker(
     (KeyboardInterrupt from ``ray.cancel``, SIGINT from submitit's local mode,
     SystemExit from submitit's requeue), it kills the worker's group (SIGTERM, grace,
     SIGKILL), records "cancelled" in job.json and re-raises.
+
+    ``adopt_orphans``: this process runs this job only (a Slurm job's process), so it
+    becomes a child subreaper: a scheduler's cancel signals every process of the job at
+    once, and the job's process may die before it can end what it detached; those
+    orphans then come here, stay in the scheduler's view, and are killed here.
 
     Returns:
         ``{"rc", "timed_out", "pid", "host", "device", "start_time", "end_time"}``;
@@ -138,6 +159,8 @@ def run_worker(
     host = socket.gethostname()
     out_file = str(record["out_file"])
 
+    if adopt_orphans:
+        _process_tree.become_subreaper()
     log_fd = open_log(out_file)
     try:
         start = time.time()
@@ -178,11 +201,15 @@ def run_worker(
                     break
     except BaseException:
         rc = _terminate(popen, grace_period)
+        if adopt_orphans:
+            _end_adopted()
         job_record.set_exit(rc)
         job_record.move_to(JobState.CANCELLED, error_summary=CANCELLED_SUMMARY)
         job_record.write(job_dir)
         raise
     kill_group(popen.pid, signal.SIGKILL)  # no orphans: whatever the finished job left running
+    if adopt_orphans:
+        _end_adopted()
     # The worker does not fsync its result; here it costs the driver nothing.
     fsync_if_present(os.path.join(job_dir, RESULT_PKL))
     return {

@@ -101,7 +101,8 @@ class _SlurmCall:
     """What submitit runs on the node; checkpointable, so submitit requeues it on preemption."""
 
     def __call__(self, job_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return run_worker(job_dir, **kwargs)
+        # The Slurm job's process runs this job only: it may adopt what the job detached.
+        return run_worker(job_dir, adopt_orphans=True, **kwargs)
 
     def checkpoint(self, job_dir: str, kwargs: dict[str, Any]) -> Any:
         # Called by submitit's signal handler: restart the same attempt after the requeue.

@@ -178,7 +178,7 @@ def test_a_cancelled_job_leaves_nothing_detached(tmp_path: Path, method: str) ->
 @pytest.mark.parametrize("method", METHODS)
 def test_a_timed_out_job_leaves_nothing_detached(tmp_path: Path, method: str) -> None:
     # The timeout only has to outlast the job's start (it hangs for ever after).
-    job = LeaveBehindJob(str(tmp_path / "job"), mode="hang", timeout=3.0)
+    job = LeaveBehindJob(str(tmp_path / "job"), mode="hang", timeout=4.0)
     result = _execute(job, method)
     _left_nothing(tmp_path / "job")
     assert result.status == "timeout"

@@ -166,12 +166,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from runner.report import (
-        label_grid_aggregate,
-        label_threshold,
-        load_results_file,
-        to_jsonable,
-    )
+    from runner.report import label_grid_aggregate, load_results_file, to_jsonable
+    from runner.threshold_words import label_threshold
 
     path = args.file
     if not os.path.isfile(path):

@@ -48,7 +48,6 @@ __all__ = [
     "load_results_file",
     "search_rows",
     "label_grid_aggregate",
-    "label_threshold",
     "to_jsonable",
 ]
 
@@ -291,7 +290,9 @@ def _search_row(
     points = None
     threshold = None
     if kind == "binary_search":
-        detail, threshold = _threshold_detail(SearchSummary.from_json(summary))
+        from runner.threshold_words import status_detail
+
+        detail, threshold = status_detail(SearchSummary.from_json(summary))
     else:
         points = grid_points(base_dir, jobs, metric=metric, direction=direction)
         best = points.best if points is not None else None
@@ -308,30 +309,6 @@ def _search_row(
     return SearchRow(
         base_dir, kind, status, jobs_text, duration, detail, summary, eta, points, threshold
     )
-
-
-def _threshold_detail(s: SearchSummary) -> tuple[str, dict[str, Any]]:
-    """A threshold search's status text, and its answer for ``--json``."""
-    from runner.sweep_text import threshold_answer, threshold_warnings
-
-    rounds = f", {s.rounds} round(s)" if s.rounds is not None else ""
-    detail = "; ".join(
-        [f"{s.prop}: {threshold_answer(s)}{rounds}", *threshold_warnings(s, short=True)]
-    )
-    facts = {
-        "prop": s.prop,
-        "method": s.method,
-        "interval": list(s.interval) if s.interval else None,
-        "achieved": s.achieved.value if s.achieved else None,
-        "failed": s.failed.value if s.failed else None,
-        "estimate": s.estimate,
-        "confidence": s.confidence,
-        "outside_range": s.outside_range,
-        "inconsistencies": len(s.inconsistencies),
-        "unresolved": sum(not p.resolved for p in s.inconsistencies),
-        "margin": s.margin.to_json() if s.margin else None,
-    }
-    return detail, facts
 
 
 def search_rows(
@@ -438,83 +415,6 @@ def label_grid_aggregate(data: Any) -> Any:
     if len(values) != len(labels) or not all(labels) or len(set(labels)) != len(labels):
         return data
     return {**data, key: dict(zip(labels, values, strict=True))}
-
-
-def _summary_of_payload(data: dict[str, Any]) -> SearchSummary | None:
-    """A binary search's summary.json, or its results pickle (as :func:`to_jsonable`
-    gives it), read as a :class:`SearchSummary`; None for anything else."""
-    if data.get("kind") == "binary_search":
-        return SearchSummary.from_json(data)
-    if "achieved_results" not in data or "prop" not in data:
-        return None
-
-    def outcome(pair: Any) -> dict[str, Any] | None:
-        ok = isinstance(pair, list) and len(pair) == 2
-        return {"value": pair[0], "result": pair[1]} if ok else None
-
-    return SearchSummary.from_json(
-        {
-            **data,
-            "kind": "binary_search",
-            "range": data.get("search_range"),
-            "achieved": outcome(data.get("achieved_results")),
-            "failed": outcome(data.get("failed_results")),
-            "points": [],
-        }
-    )
-
-
-#: Keys a threshold search's readable block says in words (left out of the rest).
-_SAID = ("outside_range", "inconsistencies", "margin", "estimate", "confidence", "posterior")
-
-
-def label_threshold(data: Any) -> Any:
-    """A binary search's summary or results with a readable ``threshold`` block first:
-    its answer, whether the threshold may lie beyond the range, the contradicting
-    pairs, the margin at the answer, and the posterior's values worth a look (those
-    holding 0.1% or more). Anything else is returned as it is.
-
-    Example:
-        >>> out = label_threshold({"kind": "binary_search", "prop": "w", "range": [10, 100],
-        ...     "interval": [10, 11], "achieved": {"value": 10}, "outside_range": "below", "margin": None,
-        ...     "inconsistencies": [{"success": 32, "failure": 55, "resolved": False}]})
-        >>> for key, value in out["threshold"].items():
-        ...     print(f"{key}: {value}")
-        answer: achieved 10, failed none, interval (10, 11)
-        outside_range: every tested value succeeded; the threshold may lie below 10 (widen the range)
-        inconsistencies: ['w=32 succeeded but w=55 failed (unresolved)']
-        margin: not reported (the search config defines no margin)
-    """
-    from runner.sweep_text import format_value, threshold_answer, threshold_warnings
-
-    if not isinstance(data, dict):
-        return data
-    summary = _summary_of_payload(data)
-    if summary is None:
-        return data
-    said = threshold_warnings(summary)
-    block: dict[str, Any] = {"answer": threshold_answer(summary)}
-    outside = [line for line in said if line.startswith("outside range: ")]
-    block["outside_range"] = outside[0].removeprefix("outside range: ") if outside else "none"
-    pairs = [line.removeprefix("inconsistent: ") for line in said if line.startswith("inconsist")]
-    block["inconsistencies"] = pairs or "none"
-    margin = [
-        line.removeprefix("margin to the target: ") for line in said if line.startswith("margin")
-    ]
-    if margin:
-        block["margin"] = margin[0]
-    elif "margin" in data:
-        block["margin"] = "not reported (the search config defines no margin)"
-    else:  # a results pickle: its summary.json has it
-        block["margin"] = "not in this file (summary.json beside it has it)"
-    if summary.posterior:
-        prop = summary.prop or "value"
-        block["posterior"] = {
-            (f"{prop}={format_value(v)}" if v is not None else "beyond the range"): round(p, 4)
-            for v, p in (pair for pair in summary.posterior if len(pair) == 2)
-            if isinstance(p, (int, float)) and p >= 0.001
-        }
-    return {"threshold": block, **{k: v for k, v in data.items() if k not in _SAID}}
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:

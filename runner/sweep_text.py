@@ -11,10 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from runner.searches.summary import SearchSummary
+from typing import Any
 
 __all__ = [
     "Failure",
@@ -23,8 +20,6 @@ __all__ = [
     "format_duration",
     "format_value",
     "point_label",
-    "threshold_answer",
-    "threshold_warnings",
 ]
 
 
@@ -131,95 +126,3 @@ def end_message(label: str, base_dir: str, first_failure: Failure | None = None)
         if first_failure.log:
             lines.append(f"    log: {_shell_path(first_failure.log)}")
     return lines
-
-
-def _pair(values: Any) -> str:
-    return "(" + ", ".join(format_value(v) for v in values) + ")" if values else "none"
-
-
-def threshold_answer(summary: SearchSummary) -> str:
-    """A threshold search's answer in one line: its interval, and for the probabilistic
-    method the estimate and the credible interval's probability.
-
-    Example:
-        >>> from runner.searches.summary import SearchSummary, ValueOutcome
-        >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
-        ...     interval=(41, 42), achieved=ValueOutcome(42), failed=ValueOutcome(41))
-        >>> threshold_answer(s)
-        'achieved 42, failed 41, interval (41, 42)'
-        >>> s.method, s.estimate, s.confidence = "probabilistic", 40, 0.95
-        >>> threshold_answer(s)
-        'estimate 40, 95% interval (41, 42); achieved 42, failed 41'
-    """
-    achieved = "none" if summary.achieved is None else format_value(summary.achieved.value)
-    failed = "none" if summary.failed is None else format_value(summary.failed.value)
-    ends = f"achieved {achieved}, failed {failed}"
-    if summary.method == "probabilistic" and summary.estimate is not None:
-        level = f"{summary.confidence:.0%} " if summary.confidence is not None else ""
-        return (
-            f"estimate {format_value(summary.estimate)}, {level}interval "
-            f"{_pair(summary.interval)}; {ends}"
-        )
-    if summary.achieved is None and summary.failed is None:
-        return f"interval {_pair(summary.interval)}"
-    return f"{ends}, interval {_pair(summary.interval)}"
-
-
-def threshold_warnings(summary: SearchSummary, *, short: bool = False) -> list[str]:
-    """What a threshold search's answer can't say: the threshold may lie beyond the
-    range, contradicting verdicts, and the margin at the answer.
-
-    ``short`` gives the counts a status row has room for.
-
-    Example:
-        >>> from runner.searches.summary import InconsistentPair, SearchSummary
-        >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
-        ...     prop="w", range=(10, 100), outside_range="below",
-        ...     inconsistencies=[InconsistentPair(32, 55, resolved=True)])
-        >>> threshold_warnings(s, short=True)
-        ['threshold may lie below 10', '1 inconsistent pair (resolved)']
-        >>> threshold_warnings(s)[1]
-        'inconsistent: w=32 succeeded but w=55 failed (resolved by re-testing)'
-    """
-    prop = summary.prop or "value"
-    lines = []
-    # While the search runs, "every value tested so far succeeded" is no news: said at its end.
-    if summary.outside_range in ("below", "above") and summary.status != "running":
-        ends = list(summary.range or ())
-        end = ends[0 if summary.outside_range == "below" else -1] if ends else None
-        where = f"{summary.outside_range} {format_value(end)}" if end is not None else ""
-        every = "succeeded" if summary.outside_range == "below" else "failed"
-        if short:
-            lines.append(f"threshold may lie {where or summary.outside_range}")
-        else:
-            lines.append(
-                f"outside range: every tested value {every}; the threshold may lie {where} "
-                "(widen the range)"
-            )
-    pairs = summary.inconsistencies
-    if pairs:
-        open_ = sum(not p.resolved for p in pairs)
-        if short:
-            state = f"{open_} unresolved" if open_ else "resolved"
-            lines.append(f"{len(pairs)} inconsistent pair{'s' if len(pairs) > 1 else ''} ({state})")
-        else:
-            for p in pairs:
-                state = "resolved by re-testing" if p.resolved else "unresolved"
-                lines.append(
-                    f"inconsistent: {prop}={format_value(p.success)} succeeded but "
-                    f"{prop}={format_value(p.failure)} failed ({state})"
-                )
-    margin = summary.margin
-    if margin is not None and (margin.achieved is not None or margin.failed is not None):
-        at = f" at {prop}={format_value(summary.achieved.value)}" if summary.achieved else ""
-        near = f" at {prop}={format_value(summary.failed.value)}" if summary.failed else ""
-        lines.append(
-            f"margin to the target: {_signed(margin.achieved)}{at}, {_signed(margin.failed)}{near}"
-            if not short
-            else f"margin {_signed(margin.achieved)} / {_signed(margin.failed)}"
-        )
-    return lines
-
-
-def _signed(value: float | None) -> str:
-    return "?" if value is None else f"{value:+.3g}"

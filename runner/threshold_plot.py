@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from runner.grid_points import is_number
-from runner.sweep_text import format_value, threshold_answer, threshold_warnings
+from runner.sweep_text import format_value
 from runner.threshold_view import ThresholdView, ValueView
+from runner.threshold_words import threshold_answer, threshold_warnings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

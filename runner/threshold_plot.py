@@ -41,8 +41,6 @@ _RING: dict[str, Any] = {
     "lw": 1.5,
     "zorder": 5,
 }
-#: Past this many values in a panel, the k/n counts are left to the zoom (they'd overlap).
-_COUNTS_UP_TO = 24
 
 
 def _color(view: ValueView, counted: str) -> str:
@@ -162,32 +160,53 @@ def _metric_panel(ax: Axes, view: ThresholdView, shown: list[ValueView], *, lege
     ax.set_ylabel(str(view.metric))
 
 
+def _count_labels(ax: Axes, view: ThresholdView, shown: Sequence[ValueView]) -> None:
+    """Each value's ``k/n`` above (or below) its marker, where it overlaps no other: once
+    the axes' limits are final, the values nearest the answer first."""
+    to_points = 72.0 / ax.figure.dpi
+    box = ax.get_window_extent()
+    left, right = box.x0 * to_points, box.x1 * to_points
+    bottom, top = box.y0 * to_points, box.y1 * to_points
+    answer = view.answer if view.answer is not None else 0.0
+    judged = [v for v in shown if v.fraction is not None]
+    if view.counted == "verdicts":  # one verdict: its height and colour say it all
+        judged = [v for v in judged if (v.judged or 0) > 1]
+    placed: list[tuple[float, float, float]] = []  # (x, y, half width) in points
+    for v in sorted(judged, key=lambda v: abs(v.value - answer)):
+        text = f"{v.successes}/{v.judged}"
+        x, y = (c * to_points for c in ax.transData.transform((v.value, v.fraction or 0.0)))
+        half = 2.2 * len(text) + 1
+        for lift in (6.0, 15.0, -14.0):
+            at = y + lift + 4  # the text's middle: it is 8 points high
+            inside = left <= x - half and x + half <= right and bottom <= at - 4 <= top - 8
+            clear = all(abs(x - px) >= half + ph or abs(at - py) >= 9 for px, py, ph in placed)
+            if inside and clear:
+                placed.append((x, at, half))
+                ax.annotate(
+                    text,
+                    (v.value, v.fraction or 0.0),
+                    xytext=(0, lift),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                )
+                break
+
+
 def _or_half(fraction: float | None) -> float:
     return 0.5 if fraction is None else fraction
 
 
-def _fraction_panel(ax: Axes, view: ThresholdView, shown: list[ValueView], *, counts: bool) -> None:
+def _fraction_panel(ax: Axes, view: ThresholdView, shown: list[ValueView]) -> None:
     judged = [v for v in shown if v.fraction is not None]
     ax.scatter(
         [v.value for v in judged],
         [v.fraction or 0.0 for v in judged],
-        s=30,
+        s=[16 + 6 * min(v.judged or 1, 16) for v in judged],  # the area grows with the count
         zorder=3,
         c=[_color(v, view.counted) for v in judged],
         label="success fraction",
     )
-    if counts:
-        for v in judged:
-            if view.counted == "verdicts" and v.judged == 1:
-                continue  # one verdict: its height and colour say it all
-            ax.annotate(
-                f"{v.successes}/{v.judged}",
-                (v.value, v.fraction),
-                xytext=(0, 6),
-                textcoords="offset points",
-                ha="center",
-                fontsize=7,
-            )
     ax.axhline(0.5, color=_GREY, lw=0.5, ls=":")
     ax.set_ylim(-0.15, 1.35)
     ax.set_yticks([0, 0.5, 1])
@@ -336,6 +355,7 @@ def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:
         hspace=0.12,
         wspace=0.14,
     )
+    counting: list[tuple[Axes, list[ValueView]]] = []
     for col, window in enumerate(windows):
         shown = _visible(view.values, window)
         first_ax = None
@@ -355,12 +375,12 @@ def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:
             if kind == "metric":
                 _metric_panel(ax, view, shown, legend=legend)
             elif kind == "fraction":
-                _fraction_panel(
-                    ax,
-                    view,
-                    shown,
-                    counts=bool(window) or (view.zoom is None and len(shown) <= _COUNTS_UP_TO),
-                )
+                _fraction_panel(ax, view, shown)
+                if window is None and view.zoom is not None:  # the zoom counts its own
+                    lo, hi = view.zoom
+                    counting.append((ax, [v for v in shown if not lo <= v.value <= hi]))
+                else:
+                    counting.append((ax, shown))
             else:
                 _bottom_panel(ax, view)
             if view.log:
@@ -380,6 +400,8 @@ def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:
             ax.grid(alpha=0.25)
             if legend and (kind != "fraction" or not view.metric):
                 ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    for ax, shown in counting:
+        _count_labels(ax, view, shown)
     top = 1 - 0.15 / height
     for i, line in enumerate(titles):
         figure.text(

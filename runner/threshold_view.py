@@ -235,25 +235,30 @@ def _brackets(summary: SearchSummary, views: Sequence[ValueView]) -> list[tuple[
 def _window(
     view_values: Sequence[float], interval: Sequence[float], log: bool, full: tuple[float, float]
 ) -> tuple[float, float] | None:
-    """A window around the interval, holding the two tested values nearest it on each
-    side, when the full axis is so wide that the interval takes under 1/40 of it."""
+    """A window around the interval and the two tested values nearest it on each side,
+    when the full axis squashes them: the interval takes under 1/40 of it, or tested
+    values in the window lie closer than 1/60 of it."""
     if log and min(interval) <= 0:
         return None
     to = math.log10 if log else (lambda x: x)
     back = (lambda x: 10**x) if log else (lambda x: x)
     lo, hi = sorted(to(v) for v in interval)
     span = to(full[1]) - to(full[0])
-    width = hi - lo if hi > lo else span / 400
-    if span <= 0 or width * 40 >= span:
+    if span <= 0:
         return None
+    width = hi - lo if hi > lo else span / 400
+    margin, reach = min(4 * width, span / 20), min(12 * width, span / 4)
     points = sorted(to(v) for v in view_values)
-    below = [v for v in points if lo - 12 * width <= v < lo][-2:]
-    above = [v for v in points if hi < v <= hi + 12 * width][:2]
-    a = min([lo - 4 * width, *below])
-    b = max([hi + 4 * width, *above])
+    below = [v for v in points if lo - reach <= v < lo][-2:]
+    above = [v for v in points if hi < v <= hi + reach][:2]
+    a = min([lo - margin, *below])
+    b = max([hi + margin, *above])
     pad = 0.06 * (b - a)
     a, b = a - pad, b + pad
-    if (b - a) * 3 > span:
+    inside = [v for v in points if a <= v <= b]
+    gaps = [y - x for x, y in zip(inside, inside[1:], strict=False)]
+    crowded = bool(gaps) and min(gaps) * 60 < span
+    if (b - a) * 2 > span or not (width * 40 < span or crowded):
         return None
     return back(a), back(b)
 

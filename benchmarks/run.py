@@ -24,7 +24,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import bench, ml_grid, w8_scale  # noqa: E402
+from benchmarks import bench, ml_grid, w8_scale, w9_threshold  # noqa: E402
 
 Metrics = dict[str, float | bool]
 
@@ -136,6 +136,15 @@ WORKLOADS: list[Workload] = [
             and m["bytes_per_job_ratio"] <= 1.2
             and m["status_s_largest"] < 2
         ),
+        max_reps=1,
+    ),
+    Workload(
+        "W9",
+        "threshold under noise: bisection vs posterior, 28 jobs",
+        w9_threshold.w9_threshold,
+        "within1_ratio_s3",
+        "within 1 >= 1.5x bisection at s=3,6; coverage >= 0.90; exact at s=0",
+        lambda m, _: w9_threshold.targets_hold(m),
         max_reps=1,
     ),
     Workload(

@@ -61,6 +61,16 @@ class ProbabilisticSearch(BinarySearch):
 
     async def explore(self, session: SearchSession) -> None:
         model = self.model
+        if model.coarsest_step > self.space.precision and not self.space.log:
+            logger.warning(
+                "%s: precision=%s is finer than the %d candidate values of %s allow (steps of "
+                "%.3g); the answer is to within a step. Narrow the range for a finer answer.",
+                self.name,
+                self.space.precision,
+                len(model.grid.values),
+                self.prop,
+                model.coarsest_step,
+            )
         while not model.done:
             values = model.propose(max(1, session.share()))
             if not values:

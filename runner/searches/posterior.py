@@ -56,8 +56,11 @@ Number = int | float
 
 #: Most candidate values a grid holds; the cost of a job's update grows with it.
 MAX_GRID_INTERVALS = 1024
-#: Noise scales in the prior, log-spaced.
+#: Noise scales in the prior, log-spaced from NOISE_FLOOR grid steps (a step, to a
+#: deterministic rule) to NOISE_CEILING times the range.
 NOISE_LEVELS = 16
+NOISE_FLOOR = 0.05
+NOISE_CEILING = 0.5
 #: How far a round's quantiles spread from the median (1: from 1/(k+1) to k/(k+1)).
 #: Half-way keeps a round's jobs where they split the likely thresholds, not in the tails;
 #: measured on W9 (benchmarks/w9_threshold.py), it lands within precision more often
@@ -168,8 +171,8 @@ class NoisyThreshold:
         self.size = len(self.grid.values) - 1  # G
         #: Threshold hypotheses: tau = h / 2 for h in -1 .. 2G + 2 (two per threshold value).
         self.num_tau = 2 * self.size + 4
-        top = max(1.0, (self.size + 1) / 2)
-        bottom = 0.05
+        top = max(1.0, (self.size + 1) * NOISE_CEILING)
+        bottom = NOISE_FLOOR
         self.noise = [
             bottom * (top / bottom) ** (k / (NOISE_LEVELS - 1)) for k in range(NOISE_LEVELS)
         ]
@@ -271,7 +274,7 @@ class NoisyThreshold:
         plus the mass within ``precision`` of it. None when that is "beyond the range"."""
         marginal = self.threshold_marginal()
         values = self.grid.values
-        best, best_mass = self.size + 1, 2 * marginal[-1]
+        best, best_score = self.size + 1, 2 * marginal[-1]
         lo = 0
         hi = 0
         mass = 0.0
@@ -285,8 +288,9 @@ class NoisyThreshold:
             while abs(values[self._index(lo)] - centre_value) > self._reach:
                 mass -= marginal[lo]
                 lo += 1
-            if mass + marginal[centre] > best_mass:
-                best, best_mass = centre, mass + marginal[centre]
+            score = mass + marginal[centre]
+            if score > best_score:
+                best, best_score = centre, score
         return self._value_at(best)
 
     def _interval_positions(self) -> tuple[int, int]:
@@ -321,14 +325,24 @@ class NoisyThreshold:
 
     @property
     def resolved(self) -> bool:
-        """Whether the interval is as narrow as asked, or the threshold beyond an end."""
+        """Whether the interval is as narrow as asked (or as the grid allows: one value),
+        or the threshold lies beyond an end at the asked confidence."""
         marginal = self.threshold_marginal()
         if marginal[0] >= self.confidence or marginal[-1] >= self.confidence:
+            return True
+        first, last = self._interval_positions()
+        if first == last and 0 < first <= self.size:
             return True
         lo, hi = self.interval
         if lo is None or hi is None:
             return False
         return abs(hi - lo) <= self.space.precision * (1 + 1e-9)
+
+    @property
+    def coarsest_step(self) -> float:
+        """The widest gap between neighbouring candidate values (the answer's resolution)."""
+        values = self.grid.values
+        return max(float(b - a) for a, b in zip(values, values[1:], strict=False))
 
     @property
     def done(self) -> bool:

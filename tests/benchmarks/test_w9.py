@@ -1,0 +1,46 @@
+"""W9's simulation and its end-to-end run work and score as they say (not its targets:
+those are the harness's business, python -m benchmarks.run --only W9)."""
+
+from __future__ import annotations
+
+import random
+
+from benchmarks import w9_threshold as w9
+
+
+def test_noise_model_is_a_step_at_zero_and_logistic_otherwise() -> None:
+    assert w9.success_probability(42, 42, 0) == 1.0 and w9.success_probability(41, 42, 0) == 0.0
+    assert w9.success_probability(42, 42, 3) == 0.5
+    assert w9.success_probability(-1e6, 42, 1) == 0.0
+
+
+def test_both_methods_are_exact_without_noise_and_scored_on_the_same_thresholds() -> None:
+    table = w9.simulate(8, seed=3)
+    for method in ("bisection", "posterior"):
+        exact = table[f"{method}_s0"]
+        assert exact["within1"] == 1.0 and exact["mae"] == 0 and exact["coverage"] == 1.0
+    assert table["bisection_s3"]["jobs"] == 28  # 7 rounds x 4 seeds
+    assert all(table[f"posterior_s{s}"]["jobs"] <= 28 for s in w9.NOISE)
+    assert "posterior" in w9.format_table(table)
+
+
+def test_scoring_counts_an_answer_beyond_the_range_as_past_its_end() -> None:
+    scores = w9._score([(None, (127, None), 28), (50, (49, 50), 28)], [128, 50])
+    assert scores["within1"] == 1.0 and scores["coverage"] == 1.0 and scores["mae"] == 0.5
+
+
+def test_targets_are_judged_from_the_metrics() -> None:
+    good = {"within1_ratio_s3": 1.6, "within1_ratio_s6": 1.7, "min_coverage": 0.93, "exact_s0": 1.0}
+    assert w9.targets_hold(good)
+    assert not w9.targets_hold({**good, "min_coverage": 0.85})
+
+
+def test_the_end_to_end_run_goes_through_run_binary_searches() -> None:
+    metrics = w9.end_to_end(threshold=40, noise=0.0, max_jobs=40)
+    assert metrics["e2e_estimate"] == 40 and metrics["e2e_covered"]
+    assert metrics["e2e_jobs"] <= 40
+
+
+def test_bisection_search_votes_four_seeds() -> None:
+    answer, bracket, jobs = w9.bisection_search(60, 0, random.Random(0))
+    assert answer == 60 and bracket == (59, 60) and jobs == 28

@@ -1,0 +1,217 @@
+"""Property tests of the pure threshold math added for issue 16: range ends, contradictions,
+and the noise-aware posterior (runner.searches.posterior)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.searches.bisection import Bisection, BisectionSpace, Inconsistency
+from runner.searches.posterior import NoisyThreshold, log_sigmoid
+
+int_ranges = st.tuples(st.integers(-50, 50), st.integers(2, 160)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+def _drive(search: Bisection, m: int, rule, ends=False):
+    while not search.done:
+        values = search.propose(m, ends=ends if search.rounds == 0 else False)
+        for value in values:
+            search.record(value, rule(value), value)
+    return search
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bounds=int_ranges,
+    offset=st.integers(-3, 165),
+    success_lower=st.booleans(),
+    m=st.integers(1, 12),
+)
+def test_tested_ends_leave_answers_inside_the_range_unchanged(bounds, offset, success_lower, m):
+    lo, hi = bounds
+    threshold = lo + offset
+
+    def rule(v):
+        return v >= threshold if success_lower else v <= threshold
+
+    space = BisectionSpace(lo, hi, 1, integer=True, success_lower=success_lower)
+    plain = _drive(Bisection(space), m, rule)
+    ends = _drive(Bisection(space), m, rule, ends=True)
+    assert ends.interval == plain.interval  # the ends never move the bracket
+    assert {lo, hi} <= {e.value for e in ends.history}
+    inside = lo < threshold < hi  # the ends themselves answer only with ends tested
+    if success_lower:
+        beyond_success, beyond_failure = threshold <= lo, threshold > hi
+    else:
+        beyond_success, beyond_failure = threshold >= hi, threshold < lo
+    if inside:
+        assert ends.achieved == plain.achieved
+        assert ends.outside_range is None
+    if beyond_success:  # every value succeeds, the end too: it is the best success
+        assert ends.achieved == ((lo, lo) if success_lower else (hi, hi))
+        assert ends.outside_range == ("below" if success_lower else "above")
+        assert plain.outside_range == ends.outside_range
+    if beyond_failure:
+        assert ends.achieved is None and plain.achieved is None
+        assert ends.failed == ((hi, hi) if success_lower else (lo, lo))
+        assert ends.outside_range == ("above" if success_lower else "below")
+    assert ends.inconsistencies == [] and plain.inconsistencies == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bounds=int_ranges,
+    verdicts=st.lists(st.booleans(), min_size=1, max_size=200),
+    success_lower=st.booleans(),
+    m=st.integers(1, 12),
+)
+def test_every_non_monotone_pair_is_recorded(bounds, verdicts, success_lower, m):
+    lo, hi = bounds
+
+    def rule(v):  # any rule at all, monotone or not
+        return verdicts[(v - lo) % len(verdicts)]
+
+    search = _drive(
+        Bisection(BisectionSpace(lo, hi, 1, integer=True, success_lower=success_lower)), m, rule
+    )
+    tested = sorted((e.value, e.success) for e in search.history)
+    expected = [
+        Inconsistency(a, b) if sa else Inconsistency(b, a)
+        for i, (a, sa) in enumerate(tested)
+        for b, sb in tested[i + 1 :]
+        if sa != sb and (sa if success_lower else sb)
+    ]
+    assert sorted(search.inconsistencies, key=repr) == sorted(expected, key=repr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bounds=int_ranges, offset=st.integers(0, 160), m=st.integers(1, 8), flip=st.integers(0, 50))
+def test_revising_a_verdict_replays_the_search(bounds, offset, m, flip):
+    lo, hi = bounds
+    threshold = lo + 1 + offset % (hi - lo)
+    search = _drive(Bisection(BisectionSpace(lo, hi, 1, integer=True)), m, lambda v: v >= threshold)
+    answer = (search.achieved, search.failed, search.interval)
+    value = search.history[flip % len(search.history)].value
+    search.revise(value, value >= threshold, value)  # the same verdict: nothing changes
+    assert (search.achieved, search.failed, search.interval) == answer
+    search.revise(value, not value >= threshold, value)  # flipped: replayed from the range
+    _drive(search, m, lambda v: v >= threshold)
+    lo_b, hi_b = search.interval
+    known = {e.value: e.success for e in search.history}
+    known[value] = not value >= threshold
+    assert hi_b == hi or known[hi_b] is True  # the bracket's ends still say what they mean
+    assert lo_b == lo or known[lo_b] is False
+    assert search.done
+
+
+# -- the posterior ---------------------------------------------------------------------
+
+
+def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1):
+    model = NoisyThreshold(
+        BisectionSpace(lo, hi, precision, integer=True, success_lower=success_lower), max_jobs=600
+    )
+
+    def rule(v):
+        return v >= threshold if success_lower else v <= threshold
+
+    while not model.done:
+        for value in model.propose(k):
+            model.record(value, rule(value))
+    return model
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bounds=st.tuples(st.integers(-50, 50), st.integers(2, 120)).map(lambda t: (t[0], t[0] + t[1])),
+    offset=st.integers(-3, 125),
+    success_lower=st.booleans(),
+    k=st.integers(1, 8),
+)
+def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lower, k):
+    lo, hi = bounds
+    threshold = lo + offset
+    model = _search_deterministic(lo, hi, threshold, success_lower, k)
+    assert model.resolved
+    if success_lower:
+        if threshold <= lo:
+            assert model.outside_range == "below" and model.estimate == lo
+        elif threshold > hi:
+            assert model.outside_range == "above" and model.estimate is None
+        else:
+            assert model.estimate == threshold and model.interval == (threshold - 1, threshold)
+    else:
+        if threshold >= hi:
+            assert model.outside_range == "above" and model.estimate == hi
+        elif threshold < lo:
+            assert model.outside_range == "below" and model.estimate is None
+        else:
+            assert model.estimate == threshold and model.interval == (threshold, threshold + 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    observations=st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from([True, False, None])), max_size=30
+    ),
+    success_lower=st.booleans(),
+    target=st.floats(0.1, 0.9),
+)
+def test_the_posterior_is_a_distribution_and_learns_monotonely(observations, success_lower, target):
+    model = NoisyThreshold(
+        BisectionSpace(0, 40, 1, integer=True, success_lower=success_lower), target_rate=target
+    )
+    for value, outcome in observations:
+        model.record(value, outcome)
+    marginal = model.threshold_marginal()
+    assert all(p >= 0 for p in marginal) and math.isclose(sum(marginal), 1, abs_tol=1e-9)
+    assert math.isclose(sum(p for _, p in model.noise_marginal()), 1, abs_tol=1e-9)
+    assert model.judged == sum(o is not None for _, o in observations)
+    # A success at x makes "the threshold is at or before x" (from the failing side) likelier.
+    x = 20
+    before = sum(marginal[: (x if success_lower else 40 - x) + 1])
+    unjudged = list(marginal)
+    model.record(x, None)
+    assert model.threshold_marginal() == unjudged  # an inconclusive job changes nothing
+    model.record(x, True)
+    after = sum(model.threshold_marginal()[: (x if success_lower else 40 - x) + 1])
+    assert after >= before - 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    k=st.integers(1, 16), pool=st.integers(1, 4), rounds=st.integers(1, 6), seed=st.integers(0, 99)
+)
+def test_proposals_stay_on_the_grid_within_the_pool_and_budget(k, pool, rounds, seed):
+    rng = random.Random(seed)
+    model = NoisyThreshold(BisectionSpace(0, 30, 1, integer=True), max_jobs=50, pool=pool)
+    asked: dict[int, int] = {}
+    for _ in range(rounds):
+        values = model.propose(k)
+        assert len(values) <= k
+        for value in values:
+            assert value in model.grid.values
+            asked[value] = asked.get(value, 0) + 1
+            model.record(value, rng.random() < 0.5)
+    assert all(n <= pool for n in asked.values())
+    assert sum(asked.values()) == model.jobs <= 50
+
+
+def test_float_and_log_grids_resolve_to_precision():
+    for log in (False, True):
+        space = BisectionSpace(1e-4, 1.0, 1e-3, log=log, success_lower=False)
+        model = NoisyThreshold(space, max_jobs=400)
+        while not model.done:
+            for value in model.propose(4):
+                model.record(value, value <= 0.0123)
+        lo, hi = model.interval
+        assert lo is not None and hi is not None and lo <= 0.0123 < hi + 1e-12
+        assert model.resolved
+
+
+def test_log_sigmoid_is_stable():
+    assert log_sigmoid(1000.0) == 0.0 and log_sigmoid(-1000.0) == -1000.0
+    assert math.isclose(log_sigmoid(0.3), math.log(1 / (1 + math.exp(-0.3))))

@@ -192,6 +192,13 @@ def test_probabilistic_search_draws_the_posterior_counts_and_credible_interval(
     assert any(0 < (v.fraction or 0) < 1 for v in view.values)  # the noise shows
     header = _figure_text(figure)
     assert f"estimate {summary.estimate:g}, 95% interval ({lo:g}, {hi:g})" in header
+    # The counts are written where they overlap no other, in every fraction panel.
+    renderer = figure.canvas.get_renderer()
+    for name in ("fraction", "fraction zoom"):
+        boxes = [t.get_window_extent(renderer) for t in axes[name].texts]
+        assert boxes and not [
+            (a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)
+        ]
 
 
 def test_values_spanning_decades_get_a_log_axis(searches: Path) -> None:

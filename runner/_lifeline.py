@@ -21,9 +21,8 @@ process title with ``setproctitle`` overwrites that area, and is not found.) Job
 by the fork server need none of this: the server watches the driver.
 
 Example:
-    >>> mark = lifeline_mark()  # in the driver, for each job it spawns (its environment)
-    >>> mark is None or mark.startswith(str(os.getpid()))
-    True
+    >>> marked_processes("a mark no process carries")  # what the keeper ends, once woken
+    []
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ import threading
 from runner import _process_tree
 from runner._worker import LIFELINE_ENV
 
-__all__ = ["LIFELINE_ENV", "ORPHAN_GRACE", "end_jobs", "keep", "lifeline_mark"]
+__all__ = ["LIFELINE_ENV", "ORPHAN_GRACE", "end_jobs", "keep", "lifeline_mark", "marked_processes"]
 
 logger = logging.getLogger("runner")
 

@@ -109,10 +109,12 @@ def _unjudged_jobs(summary: SearchSummary, base_dir: str) -> list[tuple[dict[str
     """``(point, result)`` of the jobs under ``base_dir`` that ended ok but that the
     summary (written between rounds) does not hold yet."""
     known = {os.path.abspath(j.base_dir) for t in summary.points for j in t.jobs if j.base_dir}
-    found = []
+    found: list[tuple[dict[str, Any], Any]] = []
     for folder, record in job_records(base_dir):
         point = record.get("point")
-        if record.get("status") == "ok" and isinstance(point, dict) and folder not in known:
+        if not isinstance(point, dict) or record.get("status") != "ok":
+            continue
+        if os.path.abspath(folder) not in known:
             found.append((point, record.get("result_summary")))
     return found
 

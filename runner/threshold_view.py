@@ -324,8 +324,8 @@ def threshold_view(
     if counted == "verdicts" and rule is not None and any(v.jobs for v in ordered):
         counted = "rule"
     for view in ordered:
-        if counted == "rule":
-            view.successes, view.judged = sum(map(rule.passes, view.jobs)), len(view.jobs)  # type: ignore[union-attr]
+        if counted == "rule" and rule is not None:
+            view.successes, view.judged = sum(map(rule.passes, view.jobs)), len(view.jobs)
         elif counted == "verdicts":
             verdicts = [t.success for t in entries if float(t.value) == view.value]
             view.judged = sum(v is not None for v in verdicts)

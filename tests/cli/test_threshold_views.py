@@ -310,7 +310,9 @@ def _live_search(folder: Path, block_width: int, slots: int) -> Iterator[threadi
     assert not driver.is_alive()
 
 
-def test_a_running_search_shows_its_interval_and_plots_what_it_has(tmp_path: Path) -> None:
+def test_a_running_search_shows_its_interval_and_plots_what_it_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     live = tmp_path / "live"
     with _live_search(live, block_width=32, slots=1) as driver:  # round 1: 55; round 2: 32
         summary = _await_summary(live, driver)
@@ -321,6 +323,12 @@ def test_a_running_search_shows_its_interval_and_plots_what_it_has(tmp_path: Pat
         figure = plot_threshold(summary, base_dir=str(live))
         assert "(running)" in _figure_text(figure)
         assert [ax.get_label() for ax in figure.axes][:2] == ["metric", "fraction"]
+        # The job at 55 is judged (in the summary): not drawn again as one to be judged,
+        # however its folder is named.
+        monkeypatch.chdir(tmp_path)
+        for base_dir in (str(live), "live"):
+            metric = _axes(plot_threshold(summary, base_dir=base_dir))["metric"]
+            assert "ended, not judged yet" not in _by_label(metric)
     done = _summary(tmp_path, "live")
     assert done.status == "done" and done.interval == (41, 42)
 

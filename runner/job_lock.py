@@ -53,19 +53,25 @@ def hold_job_lock(job_dir: str) -> int:
 
 
 def job_lock_holder(job_dir: str) -> str | None:
-    """``"host pid"`` of the process running the job in ``job_dir``, or None when none does."""
+    """``"host pid"`` of the process running the job in ``job_dir``, or None when none does.
+
+    Never raises: a folder that can't be looked at (missing, not a folder, no
+    permission) has no holder here, and preparing it will say what is wrong.
+    """
     path = os.path.join(job_dir, JOB_LOCK)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except OSError:
         return None
     try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
             return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        return None  # free: nobody runs it (our shared lock ends with the close below)
+        except OSError:
+            return "another process"
     finally:
         os.close(fd)
+    return None  # free: nobody runs it (our shared lock ended with the close)

@@ -77,7 +77,7 @@ class SharedObject:
         return self._path
 
 
-class _JobPickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+class _JobPickler(cloudpickle.CloudPickler):
     def __init__(self, file: io.BytesIO, shared: SharedObject, job_dir: str) -> None:
         super().__init__(file)
         self._shared = shared

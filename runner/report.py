@@ -200,6 +200,10 @@ class SearchRow:
         return data
 
 
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def jobs_of(base_dir: str, jobs: Sequence[JobRow]) -> list[JobRow]:
     """The jobs whose folders lie under the search folder ``base_dir``."""
     prefix = base_dir.rstrip(os.sep) + os.sep
@@ -207,11 +211,10 @@ def jobs_of(base_dir: str, jobs: Sequence[JobRow]) -> list[JobRow]:
 
 
 def _timing(
-    summary: dict[str, Any], status: str, inside: Sequence[JobRow], total: Any, now: float
+    summary: SearchSummary, status: str, inside: Sequence[JobRow], total: Any, now: float
 ) -> tuple[str, float | None, float | None]:
     """(status, run time, ETA) of a search, timed from its first job of this run."""
-    started = summary.get("started")
-    started = started if isinstance(started, (int, float)) else None
+    started = _number(summary.started)
     # Jobs reused from an earlier run keep that run's start time: leave them out.
     this_run = [
         j
@@ -219,7 +222,7 @@ def _timing(
         if j.start_time is not None and (started is None or j.start_time >= started - 1)
     ]
     first = min((j.start_time for j in this_run if j.start_time is not None), default=None)
-    total_time = summary.get("total_time")
+    total_time = _number(summary.total_time)
     if status != "running":
         if first is not None and isinstance(total_time, (int, float)) and started is not None:
             return status, max(0.0, started + total_time - first), None
@@ -269,19 +272,20 @@ def _search_row(
     direction: Literal["max", "min"] = "max",
 ) -> SearchRow:
     base_dir = os.path.dirname(path)
-    kind = str(summary.get("kind") or "?")
-    status = str(summary.get("status") or "?")
+    typed = SearchSummary.from_json(summary)  # tolerant: a missing or odd key is its default
+    kind = str(typed.kind or "?")
+    status = str(typed.status or "?")
     inside = jobs_of(base_dir, jobs)
     done = sum(j.status not in (*_UNFINISHED, "lost") for j in inside)
     failed = sum(j.failed for j in inside)
     if status == "running" and any(j.status == "lost" for j in inside):
         status = "lost"  # its jobs outlived it: the driver is gone
-    total = summary.get("num_jobs")
+    total = typed.num_jobs if isinstance(typed.num_jobs, int) else None
     if kind == "binary_search" and status == "running":
         # Its summary counts the jobs submitted when it was last written: at least the
         # jobs on disk, and how many more its next rounds need is not known (no ETA).
         total = max(total if isinstance(total, int) else 0, len(inside))
-    status, duration, eta = _timing(summary, status, inside, total, time.time())
+    status, duration, eta = _timing(typed, status, inside, total, time.time())
     if kind == "binary_search" and status == "running":
         eta = None
     jobs_text = f"{done}/{total if total is not None else len(inside)}" + (
@@ -292,7 +296,7 @@ def _search_row(
     if kind == "binary_search":
         from runner.threshold_words import status_detail
 
-        detail, threshold = status_detail(SearchSummary.from_json(summary))
+        detail, threshold = status_detail(typed)
     else:
         points = grid_points(base_dir, jobs, metric=metric, direction=direction)
         best = points.best if points is not None else None
@@ -303,9 +307,9 @@ def _search_row(
                 f"{len(points.points)} point(s)"
             )
         else:
-            detail = f"sweep {_short(summary.get('sweep_props'), 60)}"
-    if summary.get("error"):
-        detail += f"; error: {_short(summary['error'], 60)}"
+            detail = f"sweep {_short(typed.sweep_props, 60)}"
+    if typed.error:
+        detail += f"; error: {_short(typed.error, 60)}"
     return SearchRow(
         base_dir, kind, status, jobs_text, duration, detail, summary, eta, points, threshold
     )

@@ -53,6 +53,7 @@ from configs.cli import parse_value
 from runner._expr import ExpressionError, compile_expression
 from runner.configs.search_configs import BinarySearchConfig, GridSearchConfig
 from runner.errors import SearchConfigError
+from runner.searches.margin import seeds_margin
 
 __all__ = [
     "AGGREGATIONS",
@@ -361,6 +362,9 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
         verdicts = [bool(expr.evaluate({"result": v})) for v in values]
         success = all(verdicts) if self.agg == "all" else any(verdicts)
         return success, values[0] if len(values) == 1 else values
+
+    def margin(self, result: Any) -> float | None:
+        return seeds_margin(self.success, result, self.agg)
 
 
 def mean_result(values: Sequence[Any]) -> Any:

@@ -72,7 +72,8 @@ class ProbabilisticSearch(BinarySearch):
                 model.coarsest_step,
             )
         while not model.done:
-            values = model.propose(max(1, session.share()))
+            # One job per idle slot (parallel_points, when a number, fixes the jobs a round).
+            values = model.propose(self.points_per_round or max(1, session.share()))
             if not values:
                 break
             self.round_no += 1

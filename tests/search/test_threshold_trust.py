@@ -178,3 +178,31 @@ def test_new_options_are_checked_before_any_job(tmp_path, overrides, message):
     with pytest.raises(SearchConfigError, match=message):
         run_binary_searches([_search(tmp_path, **overrides)], max_gpus=1)
     assert read_ledger(str(tmp_path / "b.jsonl")) == []
+
+
+def test_probabilistic_rounds_follow_parallel_points_and_resume_replays(tmp_path):
+    def search():
+        return _search(
+            tmp_path,
+            method="probabilistic",
+            sweep_props={"seed": list(range(8))},
+            max_jobs=30,
+            parallel_points=2,
+            range=(1, 64),
+        )
+
+    [first] = run_binary_searches([search()], max_gpus=4, simultaneous_jobs_per_gpu=2)
+    per_round: dict[int, int] = {}
+    for point in first.history:
+        per_round[point["round"]] = per_round.get(point["round"], 0) + len(point["jobs"])
+    assert set(per_round.values()) <= {1, 2} and first.rounds == len(per_round)
+    ran = len(read_ledger(str(tmp_path / "b.jsonl")))
+    # The posterior is deterministic given the outcomes: a resumed run asks for the same
+    # jobs again and reuses every one.
+    [again] = run_binary_searches([search()], max_gpus=4, simultaneous_jobs_per_gpu=2, resume=True)
+    assert len(read_ledger(str(tmp_path / "b.jsonl"))) == ran
+    assert (again.estimate, again.interval, tuple(again)) == (
+        first.estimate,
+        first.interval,
+        tuple(first),
+    )

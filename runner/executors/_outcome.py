@@ -26,6 +26,7 @@ from runner.job_record import signal_name
 __all__ = [
     "CANCELLED_SUMMARY",
     "DEFAULT_GRACE_PERIOD",
+    "EXIT_ALREADY_RUNNING",
     "SIGNAL_HINTS",
     "Ending",
     "fsync_if_present",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("runner")
+
+#: The exit code of an attempt that found its job already running in another process.
+EXIT_ALREADY_RUNNING = 75
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 DEFAULT_GRACE_PERIOD = 5.0

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -46,9 +47,10 @@ from runner import _process_tree
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
 from runner.devices import Device
 from runner.errors import MissingDependencyError
-from runner.executors._outcome import CANCELLED_SUMMARY, fsync_if_present
+from runner.executors._outcome import CANCELLED_SUMMARY, EXIT_ALREADY_RUNNING, fsync_if_present
 from runner.executors.attempt import Attempt, open_log
 from runner.job_folder import RESULT_PKL
+from runner.job_lock import hold_job_lock, job_lock_holder
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
 
@@ -159,6 +161,64 @@ def run_worker(
     host = socket.gethostname()
     out_file = str(record["out_file"])
 
+    try:
+        # Held while the worker runs, here on the node: a driver that dies does not release
+        # it, so a resume started meanwhile does not run this job a second time beside it.
+        lock_fd = hold_job_lock(job_dir)
+    except BlockingIOError:
+        return _already_running(job_dir, out_file, host, device)
+    try:
+        return _run_worker_locked(
+            job_dir,
+            record=record,
+            env=env,
+            timeout=timeout,
+            grace_period=grace_period,
+            adopt_orphans=adopt_orphans,
+            out_file=out_file,
+            host=host,
+            device=device,
+        )
+    finally:
+        os.close(lock_fd)
+
+
+def _already_running(job_dir: str, out_file: str, host: str, device: str | None) -> dict[str, Any]:
+    """The outcome of an attempt that found its job running in another process: not run."""
+    now = time.time()
+    message = (
+        f"runner: this job is already running in another process "
+        f"({job_lock_holder(job_dir) or 'unknown'}); not running it twice.\n"
+    )
+    with contextlib.suppress(OSError):
+        log_fd = open_log(out_file)
+        try:
+            os.write(log_fd, message.encode())
+        finally:
+            os.close(log_fd)
+    return {
+        "rc": EXIT_ALREADY_RUNNING,
+        "timed_out": False,
+        "pid": None,
+        "host": host,
+        "device": device,
+        "start_time": now,
+        "end_time": now,
+    }
+
+
+def _run_worker_locked(
+    job_dir: str,
+    *,
+    record: dict[str, Any],
+    env: dict[str, str],
+    timeout: float | None,
+    grace_period: float,
+    adopt_orphans: bool,
+    out_file: str,
+    host: str,
+    device: str | None,
+) -> dict[str, Any]:
     if adopt_orphans:
         _process_tree.become_subreaper()
     log_fd = open_log(out_file)
@@ -233,6 +293,9 @@ class RemoteAttempt(Attempt):
         tail_lines: Lines of the log quoted in a crash or bad-exit error.
         grace_period: Seconds between SIGTERM and SIGKILL on the node.
     """
+
+    #: The node's side (:func:`run_worker`) holds the job folder's lock while it runs.
+    holds_job_lock = False
 
     def prepare(self, *, fsync: bool = True) -> GPUJobResult | None:
         """As :meth:`Attempt.prepare`, flushed: another machine reads job.pkl next."""

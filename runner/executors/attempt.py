@@ -31,11 +31,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from typing import ClassVar
 
 from runner.devices import Device
 from runner.executors._outcome import CANCELLED_SUMMARY, DEFAULT_GRACE_PERIOD, judge_exit, log_tail
 from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes, error_summary, result_summary
-from runner.job_lock import job_lock_holder
+from runner.job_lock import hold_job_lock, job_lock_holder
 from runner.job_pickle import dump_job
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
@@ -62,6 +63,10 @@ class Attempt:
             event loop); None writes final records with fsync.
     """
 
+    #: Whether this side holds the job folder's lock while the attempt runs (a remote
+    #: attempt only checks it: the node's side holds it, see ``run_worker``).
+    holds_job_lock: ClassVar[bool] = True
+
     def __init__(
         self,
         job: object,
@@ -81,6 +86,7 @@ class Attempt:
         self.timeout: float | None = getattr(job, "timeout", None)
         #: Until :meth:`prepare` could describe the job, a bare record of its out file.
         self.record = JobRecord(out_file=self.out_file, attempt=attempt)
+        self._lock_fd: int | None = None
 
     # -- the lifecycle --------------------------------------------------------------
 
@@ -94,16 +100,9 @@ class Attempt:
             A failed result when the job can't be described or pickled, or the folder
             can't be written; else None.
         """
-        holder = job_lock_holder(self.job_dir)
-        if holder is not None:
-            # A job an earlier driver started that outlived it (on a cluster, say): running
-            # it again beside itself would double its load and race its result file.
-            return self.fail(
-                "error",
-                f"This job is still running in another process ({holder}), started by an "
-                "earlier run whose driver is gone; it was not started twice. Wait for it to "
-                "end (or cancel it: scancel, ray stop, kill), then resume to reuse its result.",
-            )
+        refused = self._take_job_lock()
+        if refused is not None:
+            return refused
         try:
             os.makedirs(self.job_dir, exist_ok=True)
             self.record = JobRecord.for_job(self.job, attempt=self.attempt)
@@ -137,6 +136,40 @@ class Attempt:
         except OSError as exc:
             return self.fail("error", _write_error(self.job_dir, exc))
         return None
+
+    def _take_job_lock(self) -> GPUJobResult | None:
+        """Hold the job folder's lock for this attempt (or, :attr:`holds_job_lock` False,
+        check that nobody holds it); a failed result, written nowhere, when it is held.
+
+        A job an earlier driver started may outlive it (on a cluster, say): running it
+        again beside itself would double its load and race its result file.
+        """
+        holder = None
+        if self.holds_job_lock:
+            try:
+                os.makedirs(self.job_dir, exist_ok=True)
+                self._lock_fd = hold_job_lock(self.job_dir)
+            except BlockingIOError:
+                holder = job_lock_holder(self.job_dir) or "another process"
+            except OSError:  # a folder that can't be written: prepare says so next
+                pass
+        else:
+            holder = job_lock_holder(self.job_dir)
+        if holder is None:
+            return None
+        error = (
+            f"This job is still running in another process ({holder}), started by an "
+            "earlier run whose driver is gone; it was not started twice. Wait for it to "
+            "end (or cancel it: scancel, ray stop, kill), then resume to reuse its result."
+        )
+        # Its folder is the other process's: nothing is written to it.
+        self.record.move_to(JobState.ERROR, error_summary=error_summary(error))
+        return self.record.to_result(self.job, error=error)
+
+    def _release_job_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def started(
         self, *, pid: int, device: str | None, host: str = HOST, start_time: float | None = None
@@ -209,6 +242,8 @@ class Attempt:
             self.record.write(self.job_dir, fsync=True)
         except OSError as exc:
             logger.warning("Could not record the cancel of %s: %s", self.job_dir, exc)
+        finally:
+            self._release_job_lock()
 
     def open_log(self) -> int:
         """Open the job's log for appending; never through a symbolic link.
@@ -245,8 +280,10 @@ class Attempt:
                 self.record.move_to(JobState.ERROR, error_summary=error_summary(problem))
             with contextlib.suppress(OSError):
                 self._write(self.record)
+            self._release_job_lock()
             return problem
         self.record = ending
+        self._release_job_lock()
         return None
 
     def _write(self, record: JobRecord) -> None:

@@ -87,8 +87,15 @@ class _JobPickler(cloudpickle.CloudPickler):
         shared = self._shared.obj
         if obj is shared:
             attribute = None
-        elif isinstance(obj, types.MethodType) and obj.__self__ is shared:
-            attribute = obj.__func__.__name__  # the run function: by name, not its code
+        elif (
+            isinstance(obj, types.MethodType)
+            and obj.__self__ is shared
+            and getattr(shared, obj.__func__.__name__, None) == obj
+        ):
+            # The run function, by name rather than its code. A method the name does not
+            # reach (a decorator without functools.wraps, an alias) is pickled as usual,
+            # its object still by reference.
+            attribute = obj.__func__.__name__
         else:
             return None
         path = self._shared.path()

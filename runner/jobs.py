@@ -61,13 +61,8 @@ class Job:
     point: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: What this job shares with the other jobs of its search (a
     #: :class:`runner.job_pickle.SharedObject`): its job.pkl references it instead of
-    #: holding a copy. Not part of the job's identity, and not pickled with it.
+    #: holding a copy. Not part of the job's identity.
     shared: Any = dataclasses.field(default=None, compare=False, repr=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["shared"] = None
-        return state
 
     def run(self) -> Any:
         return self.run_fn(self.config)

@@ -4,6 +4,7 @@ A sweep of 100,000 jobs has 100,000 ``job.json`` files; reading them all takes
 seconds. The driver keeps, in each search folder, ``.runner/index.jsonl``: a
 journal it appends to in O(1) per job, one line per event:
 
+* ``{"started": <the summary's started>}``: a run of the search begins;
 * ``{"queued": [{"dir": ..., "point": ...}, ...]}``: a batch of jobs submitted;
 * ``{"dir": ..., "status": ..., <job.json's fields>}``: a job that ended, as its
   ``job.json`` says (the folder stays the truth; this is a copy).
@@ -11,9 +12,8 @@ journal it appends to in O(1) per job, one line per event:
 ``dir`` is the job folder relative to the search folder. When the search ends,
 the journal is compacted (the last line per job, rewritten atomically), so a
 finished sweep reads in one pass. :func:`read_index` gives the last state of
-each job; a job still "queued" in the index while its search runs may be running:
-:func:`read_index` reads that job's own ``job.json`` (at most the jobs in flight
-plus those waiting). The index is only a cache: with it missing or unreadable,
+each job; a job the index does not know as ended (queued, running, or cancelled
+with its search) is read from its own ``job.json``. The index is only a cache: with it missing or unreadable,
 ``runner status`` walks the job folders as before.
 
 Example:
@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,13 +40,24 @@ from runner.job_folder import atomic_write_bytes, read_job_json
 from runner.job_pickle import SHARED_DIR
 from runner.jobs import job_dir_of
 
-__all__ = ["INDEX_FILE", "SearchIndex", "read_index"]
+__all__ = [
+    "INDEX_FILE",
+    "IndexRows",
+    "SearchIndex",
+    "index_path",
+    "parse_index",
+    "read_index",
+    "refresh_unfinished",
+]
 
 logger = logging.getLogger("runner")
 
 INDEX_FILE = "index.jsonl"
 
 #: job.json's fields that a status table shows; the rest stay in the folder.
+#: States of a job that has not ended (the index may be behind its folder).
+_UNFINISHED = ("queued", "running")
+
 _FIELDS = (
     "status",
     "point",
@@ -79,9 +91,10 @@ class SearchIndex:
         self.path = index_path(self.base_dir)
         self._fd: int | None = None
         self._broken = False
+        self._closed = False
 
     def _append(self, obj: Any) -> None:
-        if self._broken:
+        if self._broken or self._closed:
             return
         line = (json.dumps(obj, separators=(",", ":"), default=repr) + "\n").encode()
         try:
@@ -98,6 +111,11 @@ class SearchIndex:
                 self.base_dir,
                 exc,
             )
+
+    def begin(self, started: float) -> None:
+        """Stamp the journal with this run's start (the summary's ``started``): a reader
+        tells an index of this run from a leftover of an earlier one by it."""
+        self._append({"started": started})
 
     def _dir(self, job: Any) -> str:
         return os.path.relpath(job_dir_of(job), self.base_dir)
@@ -119,14 +137,17 @@ class SearchIndex:
 
     def close(self, *, compact: bool) -> None:
         """Stop appending; with ``compact``, rewrite the journal as one line per job."""
+        self._closed = True
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
         if not compact or self._broken or not os.path.exists(self.path):
             return
         try:
-            rows = _read_rows(self.path)
-            lines = [json.dumps(row, separators=(",", ":"), default=repr) for row in rows.values()]
+            index = parse_index(self.base_dir)
+            rows = refresh_unfinished(index.rows)  # a cancelled job's end is in its folder
+            lines = [json.dumps({"started": index.started})] if index.started is not None else []
+            lines += [json.dumps(row, separators=(",", ":"), default=repr) for row in rows.values()]
             atomic_write_bytes(self.path, ("\n".join(lines) + "\n").encode(), fsync=False)
         except (OSError, ValueError) as exc:
             logger.warning("%s: could not compact the status index: %s", self.base_dir, exc)
@@ -137,34 +158,19 @@ def _point(job: Any) -> Any:
     return point if isinstance(point, dict) else None
 
 
-def _read_rows(path: str) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                obj = json.loads(line)
-            except ValueError:  # a line cut short by a crash: the folders have the truth
-                continue
-            if not isinstance(obj, dict):
-                continue
-            if "queued" in obj:
-                for entry in obj["queued"]:  # submitted (again): its last state is this run's
-                    rows[entry["dir"]] = {
-                        "dir": entry["dir"],
-                        "status": "queued",
-                        "point": entry.get("point"),
-                    }
-            elif isinstance(obj.get("dir"), str):
-                rows[obj["dir"]] = obj
-    return rows
+@dataclasses.dataclass(frozen=True)
+class IndexRows:
+    """An index as read: the start time of the run that last wrote it, and a row per job."""
+
+    #: The ``started`` of the search run that wrote it last (its summary's), or None
+    #: for an index without the stamp.
+    started: float | None
+    #: By absolute job folder: ``dir`` (relative) and job.json's status-table fields.
+    rows: dict[str, dict[str, Any]]
 
 
-def read_index(base_dir: str, *, search_running: bool = True) -> dict[str, dict[str, Any]]:
-    """The last known state of each job of the search in ``base_dir``, by absolute job folder.
-
-    Each row holds ``dir`` (relative) and job.json's status-table fields. While the
-    search runs (``search_running``), a job the index still calls "queued" is read
-    from its own ``job.json`` (it may be running, or have ended a moment ago).
+def parse_index(base_dir: str) -> IndexRows:
+    """Read the journal of the search in ``base_dir``: the last line per job wins.
 
     Raises:
         FileNotFoundError: The search has no index (written by an older Runner, or
@@ -172,13 +178,54 @@ def read_index(base_dir: str, *, search_running: bool = True) -> dict[str, dict[
         OSError: The index can't be read.
     """
     base_dir = os.path.abspath(base_dir)
-    rows = _read_rows(index_path(base_dir))
-    found: dict[str, dict[str, Any]] = {}
-    for rel, row in rows.items():
-        folder = os.path.normpath(os.path.join(base_dir, rel))
-        if row.get("status") == "queued" and search_running:
+    started: float | None = None
+    rows: dict[str, dict[str, Any]] = {}
+    with open(index_path(base_dir), encoding="utf-8") as f:
+        for line in f:
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):  # cut short by a crash: folders have the truth
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if isinstance(obj.get("started"), (int, float)):
+                started = float(obj["started"])
+            elif isinstance(obj.get("queued"), list):
+                for entry in obj["queued"]:  # submitted (again): its last state is this run's
+                    if isinstance(entry, dict) and isinstance(entry.get("dir"), str):
+                        rows[entry["dir"]] = {
+                            "dir": entry["dir"],
+                            "status": "queued",
+                            "point": entry.get("point"),
+                        }
+            elif isinstance(obj.get("dir"), str):
+                rows[obj["dir"]] = obj
+    by_folder = {os.path.normpath(os.path.join(base_dir, rel)): row for rel, row in rows.items()}
+    return IndexRows(started, by_folder)
+
+
+def refresh_unfinished(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``rows`` with each job the index does not know as ended read from its own job.json.
+
+    A job "queued" in the index may be running, may have ended a moment ago, or may
+    have been cancelled with its search (a cancelled job's end is not journaled): its
+    folder says which. Costs one read per such job only.
+    """
+    fresh = dict(rows)
+    for folder, row in rows.items():
+        if row.get("status") in _UNFINISHED:
             record = read_job_json(folder)
             if record is not None:
-                row = {key: record.get(key) for key in _FIELDS} | {"dir": rel}
-        found[folder] = row
-    return found
+                fresh[folder] = {key: record.get(key) for key in _FIELDS} | {"dir": row["dir"]}
+    return fresh
+
+
+def read_index(base_dir: str) -> dict[str, dict[str, Any]]:
+    """The last known state of each job of the search in ``base_dir``, by absolute job folder
+    (:func:`parse_index`, then :func:`refresh_unfinished`).
+
+    Raises:
+        FileNotFoundError: The search has no index: walk the job folders instead.
+        OSError: The index can't be read.
+    """
+    return refresh_unfinished(parse_index(base_dir).rows)

@@ -39,6 +39,7 @@ import time
 from typing import Any
 
 from runner.errors import SearchLockedError
+from runner.job_lock import NO_LOCKS_ERRNOS, warn_no_locks
 
 __all__ = ["LOCK_FILE", "SearchLock", "read_holder"]
 
@@ -103,21 +104,32 @@ class SearchLock:
             SearchLockedError: Another live driver holds it.
             OSError: The folder or the lock file can't be created.
         """
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot create the search's lock {self.path} ({exc.strerror or exc}); make "
+                f"{self.base_dir} writable or give the search another base_dir",
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+            if exc.errno in NO_LOCKS_ERRNOS:
+                warn_no_locks(self.path, exc, "a second driver on this folder is not refused")
+            elif exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                os.close(fd)
                 raise
-            raise SearchLockedError(
-                f"The search folder {self.base_dir} is already being run by "
-                f"{_describe(read_holder(self.base_dir))}. Two drivers would run every job "
-                "twice. Wait for it to finish (`runner status "
-                f"{self.base_dir}` shows its progress), stop it, or give this search another "
-                "base_dir."
-            ) from None
+            else:
+                os.close(fd)
+                raise SearchLockedError(
+                    f"The search folder {self.base_dir} is already being run by "
+                    f"{_describe(read_holder(self.base_dir))}. Two drivers would run every job "
+                    "twice. Wait for it to finish (`runner status "
+                    f"{self.base_dir}` shows its progress), stop it, or give this search another "
+                    "base_dir."
+                ) from None
         previous = read_holder(self.base_dir)
         if previous and not _alive_here(previous):
             logger.warning(

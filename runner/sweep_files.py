@@ -21,7 +21,7 @@ from typing import Any
 
 from runner.errors import ReportError
 from runner.job_folder import JOB_JSON
-from runner.search_index import index_path, read_index
+from runner.search_index import IndexRows, index_path, parse_index, refresh_unfinished
 from runner.search_results import SUMMARY_FILE
 
 __all__ = [
@@ -72,42 +72,51 @@ def job_records(root: str) -> Iterator[tuple[str, dict[str, Any]]]:
         []
     """
     indexes: dict[str, dict[str, dict[str, Any]]] = {}
+    walked: dict[str, dict[str, Any]] = {}
     for path in walk_files(root, JOB_JSON, indexes):
         record = read_json_object(path)
         if record is not None:
-            yield os.path.dirname(path), record
+            walked[os.path.dirname(path)] = record
+    indexed: dict[str, dict[str, Any]] = {}
     for index in indexes.values():
         for folder, record in index.items():
             if isinstance(record, dict):
-                yield folder, record
+                indexed[folder] = record
+    # A job folder nested deeper than its search's children, or outside its search's
+    # folder, is walked too: its index row stands for it, once.
+    for folder, record in walked.items():
+        if folder not in indexed:
+            yield folder, record
+    yield from indexed.items()
 
 
-#: Indexes read in this process, by path: (mtime, search running, rows).
-_INDEX_CACHE: dict[str, tuple[float, bool, dict[str, dict[str, Any]]]] = {}
+#: Indexes parsed in this process, by path: ((mtime_ns, size), what was parsed).
+_INDEX_CACHE: dict[str, tuple[tuple[int, int], IndexRows]] = {}
 
 
 def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
-    """The search's index rows, or None when it has none or it predates the summary."""
+    """The search's index rows, or None when it has none or it is not this run's."""
     path = index_path(search_dir)
     summary = read_json_object(os.path.join(search_dir, SUMMARY_FILE)) or {}
     try:
-        mtime = os.stat(path).st_mtime
+        st = os.stat(path)
     except OSError:
         return None
-    started = summary.get("started")
-    if isinstance(started, (int, float)) and mtime < started:
-        return None  # written by an earlier run; this one kept none (an older Runner?)
-    running = summary.get("status") == "running"
+    key = (st.st_mtime_ns, st.st_size)
     cached = _INDEX_CACHE.get(path)
-    if cached is not None and cached[:2] == (mtime, running):
-        return cached[2]
     try:
-        rows = read_index(search_dir, search_running=running)
+        index = cached[1] if cached is not None and cached[0] == key else parse_index(search_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        logger.warning("%s: unreadable status index (%s); reading its job folders", path, exc)
+        logger.warning("%r: unreadable status index (%s); reading its job folders", path, exc)
         return None
-    _INDEX_CACHE[path] = (mtime, running, rows)
-    return rows
+    _INDEX_CACHE[path] = (key, index)
+    started = summary.get("started")
+    if isinstance(started, (int, float)) and not isinstance(started, bool):
+        # Another run wrote the summary since (an older Runner keeps no index): stale.
+        stale = index.started != started if index.started is not None else st.st_mtime < started
+        if stale:
+            return None
+    return refresh_unfinished(index.rows)  # never cached: the jobs in flight move on
 
 
 def read_json_object(path: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -47,12 +48,19 @@ from runner import _process_tree
 from runner._worker import ATTEMPT_ENV, SYS_PATH_ENV
 from runner.devices import Device
 from runner.errors import MissingDependencyError
-from runner.executors._outcome import CANCELLED_SUMMARY, EXIT_ALREADY_RUNNING, fsync_if_present
+from runner.executors._outcome import (
+    CANCELLED_SUMMARY,
+    EXIT_ALREADY_RUNNING,
+    fsync_if_present,
+    judge_exit,
+)
 from runner.executors.attempt import Attempt, open_log
-from runner.job_folder import RESULT_PKL
+from runner.job_folder import RESULT_PKL, error_summary, result_summary
 from runner.job_lock import hold_job_lock, job_lock_holder
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
+
+logger = logging.getLogger("runner")
 
 __all__ = ["RemoteAttempt", "import_extra", "kill_group", "run_worker"]
 
@@ -180,7 +188,20 @@ def run_worker(
             device=device,
         )
     finally:
-        os.close(lock_fd)
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+#: Lines of the log quoted in the error summary the node works out (the driver quotes its own).
+_NODE_TAIL_LINES = 20
+
+
+def _write_quietly(record: JobRecord, job_dir: str) -> None:
+    """Write the node's record; a failure is logged, never stops the supervision of the job."""
+    try:
+        record.write(job_dir)
+    except OSError as exc:
+        logger.warning("Could not write %s's job.json on this node: %s", job_dir, exc)
 
 
 def _already_running(job_dir: str, out_file: str, host: str, device: str | None) -> dict[str, Any]:
@@ -235,19 +256,18 @@ def _run_worker_locked(
     finally:
         os.close(log_fd)
     job_record = JobRecord.from_json(record)
-    job_record.move_to(
-        JobState.RUNNING,
-        host=host,
-        pid=popen.pid,
-        device=device or None,
-        gpu_id=Device(device or None).gpu_id,
-        start_time=start,
-    )
-    job_record.write(job_dir)
-
     deadline = None if timeout is None else start + timeout
     timed_out = False
     try:
+        job_record.move_to(
+            JobState.RUNNING,
+            host=host,
+            pid=popen.pid,
+            device=device or None,
+            gpu_id=Device(device or None).gpu_id,
+            start_time=start,
+        )
+        _write_quietly(job_record, job_dir)
         # Short waits in Python, not one long blocking wait: ray.cancel delivers its
         # KeyboardInterrupt between bytecodes, and signal handlers run only there too.
         while True:
@@ -265,13 +285,32 @@ def _run_worker_locked(
             _end_adopted()
         job_record.set_exit(rc)
         job_record.move_to(JobState.CANCELLED, error_summary=CANCELLED_SUMMARY)
-        job_record.write(job_dir)
+        _write_quietly(job_record, job_dir)
         raise
     kill_group(popen.pid, signal.SIGKILL)  # no orphans: whatever the finished job left running
     if adopt_orphans:
         _end_adopted()
     # The worker does not fsync its result; here it costs the driver nothing.
     fsync_if_present(os.path.join(job_dir, RESULT_PKL))
+    # The node records the end itself, before the job lock is released: a driver that died
+    # meanwhile leaves a folder that says how the job ended, which a resume then reuses.
+    ending = judge_exit(
+        job_dir,
+        rc,
+        timed_out=timed_out,
+        timeout=timeout,
+        grace_period=grace_period,
+        out_file=out_file,
+        tail_lines=_NODE_TAIL_LINES,
+    )
+    job_record.set_exit(rc)
+    if ending.error is None:
+        job_record.move_to(JobState.OK, result_summary=result_summary(ending.value))
+    else:
+        job_record.move_to(
+            JobState(ending.status), error_summary=ending.summary or error_summary(ending.error)
+        )
+    _write_quietly(job_record, job_dir)
     return {
         "rc": rc,
         "timed_out": timed_out,
@@ -340,6 +379,16 @@ class RemoteAttempt(Attempt):
         and hint, log tail), "error" (the traceback, or the exit code and log tail).
         """
         device = outcome.get("device") or None
+        if outcome.get("rc") == EXIT_ALREADY_RUNNING and outcome.get("pid") is None:
+            # The node found the job running in another process: its folder is that
+            # process's, so nothing is written to it.
+            error = (
+                "This job was already running in another process on the cluster when this "
+                "attempt reached its node; it was not started twice. Wait for it to end, "
+                "then resume to reuse its result."
+            )
+            self.record.move_to(JobState.ERROR, error_summary=error)
+            return self.record.to_result(self.job, error=error)
         if self.record.status is JobState.QUEUED:
             self.record.move_to(
                 JobState.RUNNING,

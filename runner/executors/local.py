@@ -270,13 +270,20 @@ class LocalExecutor(Executor):
         try:
             log_fd = run.open_log()
         except OSError as exc:
-            return run.fail("error", f"Could not open the job's log: {exc}")
+            return run.fail(
+                "error",
+                f"Could not open the job's log: {exc}. Check that {run.job_dir} is writable "
+                "and has space, then resume.",
+            )
         try:
             start_time = time.time()
             proc = await self.launcher.launch(
                 run.job_dir, env=self._child_env(device, attempt), log_fd=log_fd
             )
-        except OSError as exc:
+        except asyncio.CancelledError:  # Ctrl-C while the fork server starts, say
+            run.cancel()
+            raise
+        except Exception as exc:  # failures are data: an OSError, or a launcher's own bug
             return run.fail("error", f"Could not start the job's process: {type(exc).__name__}: {exc}")
         finally:
             os.close(log_fd)

@@ -175,11 +175,16 @@ class RayExecutor(Executor):
             # A CPU slot hides every GPU, as the local executor does; else Ray's choice stands.
             cuda_visible_devices="" if num_gpus == 0 else None,
         )
-        ref = (
-            self._task()
-            .options(num_gpus=num_gpus, num_cpus=self.num_cpus_per_job)
-            .remote(run.job_dir, kwargs)
-        )
+        try:
+            ref = (
+                self._task()
+                .options(num_gpus=num_gpus, num_cpus=self.num_cpus_per_job)
+                .remote(run.job_dir, kwargs)
+            )
+        except Exception as exc:  # Ray refused the task (resources, a lost connection)
+            return run.fail(
+                "error", f"Submitting the job to Ray failed: {type(exc).__name__}: {exc}"
+            )
         fut = asyncio.wrap_future(ref.future())
         # Retrieve the exception whatever happens, so asyncio never logs it as unretrieved.
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -64,6 +64,9 @@ class SearchContext:
     folders: FolderRegistry = dataclasses.field(default_factory=FolderRegistry)
     #: Searches that size their rounds to the free slots, running now.
     active_searches: int = 0
+    #: Search folders whose driver lock the caller already holds (``drive`` takes them
+    #: all before any search starts); a search takes its own lock otherwise.
+    locked_folders: set[str] = dataclasses.field(default_factory=set)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:

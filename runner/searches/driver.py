@@ -165,8 +165,16 @@ async def run_jobs(
             results[i] = await one(job)
 
     results = [None] * len(jobs)  # type: ignore[list-item]  # every slot is filled below
-    feeders = min(len(jobs), 2 * scheduler.num_slots)
-    await asyncio.gather(*(feeder() for _ in range(feeders)))
+    feeders = [
+        asyncio.ensure_future(feeder()) for _ in range(min(len(jobs), 2 * scheduler.num_slots))
+    ]
+    try:
+        await asyncio.gather(*feeders)
+    finally:
+        # One feeder's error (or a cancel) stops the batch: no job starts after it.
+        for task in feeders:
+            task.cancel()
+        await asyncio.gather(*feeders, return_exceptions=True)
     if resume:
         rerun_log.close(sum(bool(getattr(r, "reused", False)) for r in results), len(results))
     return results
@@ -297,13 +305,23 @@ class SearchRun(abc.ABC):
             return ""
 
     async def run(self, scheduler: GPUScheduler, *, context: SearchContext, resume: bool) -> Any:
-        """Run the search on ``scheduler``; save what it saw however it ends."""
-        if not self.shares_slots:
-            return await self._run(scheduler, context, resume)
-        with context.active():
-            # Let searches started together register before any sizes its first round.
-            await asyncio.sleep(0)
-            return await self._run(scheduler, context, resume)
+        """Run the search on ``scheduler``; save what it saw however it ends.
+
+        Holds the search folder's lock for the run, unless the caller holds it already
+        (``context.locked_folders``): one driver per folder, from the async API too.
+        """
+        with contextlib.ExitStack() as stack:
+            base_dir = self.builder.base_dir
+            if base_dir not in context.locked_folders:
+                stack.enter_context(SearchLock(base_dir))
+                context.locked_folders.add(base_dir)
+                stack.callback(context.locked_folders.discard, base_dir)
+            if not self.shares_slots:
+                return await self._run(scheduler, context, resume)
+            with context.active():
+                # Let searches started together register before any sizes its first round.
+                await asyncio.sleep(0)
+                return await self._run(scheduler, context, resume)
 
     async def _run(self, scheduler: GPUScheduler, context: SearchContext, resume: bool) -> Any:
         self.reset()
@@ -313,6 +331,7 @@ class SearchRun(abc.ABC):
         base_dir = self.builder.base_dir
         self.started = time.time()
         self.status.started, self.status.state = self.started, "running"
+        session.index.begin(self.started)
         self.save("running")
         try:
             await self.explore(session)
@@ -415,8 +434,9 @@ def drive(
     for run in runs:
         context.folders.claim(run.known_jobs, run.name)
     with contextlib.ExitStack() as locks:
-        for run in runs:
+        for run in runs:  # all before any search starts: a second driver is refused early
             locks.enter_context(SearchLock(run.builder.base_dir))
+            context.locked_folders.add(run.builder.base_dir)
         return _drive_locked(
             runs, context, slots, resume=resume, executor=executor, progress=progress
         )

@@ -43,7 +43,9 @@ def test_status_rows_from_the_index_equal_those_from_the_folders(tmp_path: Any) 
     assert run_grid_searches([grid], max_gpus=0, cpu_slots=2, progress=False) == [2]
     with open(index_path(base)) as f:
         lines = [json.loads(line) for line in f]
-    assert len(lines) == 3 and {line["status"] for line in lines} == {"ok", "error"}  # compacted
+    # Compacted: the run's stamp, then one line per job.
+    assert list(lines[0]) == ["started"] and len(lines) == 4
+    assert {line["status"] for line in lines[1:]} == {"ok", "error"}
     from_index = _rows(str(tmp_path))
     assert [r[1] for r in from_index] == ["ok", "error", "ok"]
     assert "ValueError: two is right out" in from_index[1][3]
@@ -82,3 +84,39 @@ def test_a_queued_job_is_neither_done_nor_failed(tmp_path: Any) -> None:
     assert rows["a"].status == "queued" and not rows["a"].failed
     [search] = search_rows(str(tmp_path))
     assert search.jobs.startswith("1/2")
+
+
+@pydraclass
+class NestedGrid(IndexGrid):
+    def get_experiment_config_and_base_dir(self, i: int):  # type: ignore[override]
+        return {"i": i}, f"{self.base_dir}/lr_0.1/i={i}"  # two levels below the search
+
+
+def test_nested_job_folders_are_listed_once(tmp_path: Any) -> None:
+    base = str(tmp_path / "grid")
+    grid = NestedGrid(base_dir=base, sweep_props={"i": [1, 3]}, base_experiment_config={})
+    run_grid_searches([grid], max_gpus=0, cpu_slots=1, progress=False)
+    assert sorted(os.path.basename(r[0]) for r in _rows(str(tmp_path))) == ["i=1", "i=3"]
+
+
+def test_a_cancelled_search_shows_its_jobs_as_their_folders_say(tmp_path: Any) -> None:
+    """Jobs cancelled with their search are journaled as queued only: their folder wins."""
+    from runner.job_record import JobRecord
+    from runner.jobs import Job
+    from runner.search_index import SearchIndex
+
+    base = tmp_path / "s"
+    job = Job(run_fn=len, config=[1], base_dir=str(base / "j"))
+    os.makedirs(job.base_dir)
+    index = SearchIndex(str(base))
+    index.begin(123.0)
+    index.queued([job])
+    index.close(compact=False)
+    record = JobRecord.for_job(job)
+    record.move_to("cancelled")
+    record.write(job.base_dir)
+    (base / "summary.json").write_text(json.dumps({"status": "cancelled", "started": 123.0}))
+    assert [r[1] for r in _rows(str(tmp_path))] == ["cancelled"]
+    (base / "summary.json").write_text(json.dumps({"status": "running", "started": 456.0}))
+    # A summary of another run than the index's: the index is stale, the folders are read.
+    assert [r[1] for r in _rows(str(tmp_path))] == ["cancelled"]

@@ -79,3 +79,37 @@ def test_a_job_pkl_of_the_previous_layout_still_loads(tmp_path: Any) -> None:
     job = Job(run_fn=square, config={"i": 4}, base_dir=str(tmp_path))
     (tmp_path / "job.pkl").write_bytes(cloudpickle.dumps(job))  # the whole job, as before
     assert load_job(str(tmp_path)).run() == 16
+
+
+def _undecorated(method: Any) -> Any:
+    def wrapper(self: Any, config: Any) -> Any:  # no functools.wraps: named "wrapper"
+        return method(self, config)
+
+    return wrapper
+
+
+@pydraclass
+class DecoratedGrid(SquareGrid):
+    @_undecorated
+    def run_experiment_config(self, config: dict[str, int]) -> int:
+        return square(config) + 1
+
+
+def test_a_decorated_run_function_still_runs(tmp_path: Any) -> None:
+    grid = DecoratedGrid(
+        base_dir=str(tmp_path / "d"), sweep_props={"i": [2, 3]}, base_experiment_config={}
+    )
+    assert run_grid_searches([grid], max_gpus=0, cpu_slots=1, progress=False) == [[5, 10]]
+
+
+def test_a_copied_job_keeps_its_shared_reference(tmp_path: Any) -> None:
+    import copy
+
+    grid = SquareGrid(
+        base_dir=str(tmp_path / "c"),
+        sweep_props={"i": list(range(5000))},
+        base_experiment_config={},
+    )
+    job = copy.copy(PointBuilder(grid, base=GridSearchConfig).job_for({"i": 7}))
+    assert Attempt(job).prepare() is None
+    assert os.path.getsize(os.path.join(job.base_dir, "job.pkl")) < 1024

@@ -96,3 +96,51 @@ def test_a_clean_end_leaves_nothing_to_take_over(
             with SearchLock(str(tmp_path)):
                 assert read_holder(str(tmp_path))["pid"] == os.getpid()  # type: ignore[index]
     assert read_holder(str(tmp_path)) is None and not caplog.records
+
+
+def test_a_filesystem_without_locks_runs_the_search_with_one_warning(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")  # Lustre without -o flock
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    search_dir = tmp_path / "s"
+    search_dir.mkdir()
+    (search_dir / "release").write_text("")  # the job need not wait for the test
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [answer] = run_grid_searches(
+            [make_search(str(search_dir))], max_gpus=0, cpu_slots=1, progress=False
+        )
+    assert answer == [1]
+    warned = [r.getMessage() for r in caplog.records if "takes no file locks" in r.getMessage()]
+    assert any("second driver" in w for w in warned) and any("dead driver" in w for w in warned)
+
+
+def test_the_async_entry_point_holds_the_lock_too(tmp_path: Any) -> None:
+    import asyncio
+
+    from runner.grid_search import run_grid_search
+    from runner.scheduler import GPUScheduler
+
+    search_dir = str(tmp_path / "s")
+    os.makedirs(search_dir)
+    seen: list[str] = []
+
+    async def main() -> Any:
+        async with GPUScheduler(max_gpus=0, cpu_slots=1) as scheduler:
+            task = asyncio.ensure_future(run_grid_search(make_search(search_dir), scheduler))
+            while not os.path.exists(os.path.join(search_dir, "started")):
+                await asyncio.sleep(0.02)  # awaiting the job's file
+            try:
+                SearchLock(search_dir).acquire()
+            except SearchLockedError as exc:
+                seen.append(str(exc))
+            open(os.path.join(search_dir, "release"), "w").close()
+            return await task
+
+    assert asyncio.run(main()) == [1]
+    assert seen and f"pid {os.getpid()}" in seen[0]

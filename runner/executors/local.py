@@ -73,6 +73,9 @@ StartMethod = Literal["forkserver", "spawn"]
 START_METHOD_ENV = "RUNNER_START_METHOD"
 
 _HOST = socket.gethostname()
+#: Seconds a cancel waits for the job's killed processes to be gone (SIGKILL can't be
+#: refused; only a process stuck in the kernel, e.g. on a dead NFS server, takes longer).
+_TREE_GONE_S = 5.0
 
 
 def _fsync_paths(job_dir: str) -> None:
@@ -226,6 +229,7 @@ class LocalExecutor(Executor):
         """
         tree = [] if proc.exited.done() else _process_tree.descendants(proc.pid)
         _process_tree.signal_tree(tree, signal.SIGTERM, groups=[proc.pid])  # the job's group
+        killed = set(tree)
         try:
             await asyncio.wait({proc.exited}, timeout=self.grace_period)
         finally:
@@ -234,9 +238,13 @@ class LocalExecutor(Executor):
             if proc.exited.done():
                 _process_tree.signal_tree(tree, signal.SIGKILL)
             else:
-                _process_tree.kill_descendants(proc.pid, also=tree)
+                killed |= _process_tree.kill_descendants(proc.pid, also=tree)
             proc.signal_group(signal.SIGKILL)
         await asyncio.wait({proc.exited})
+        # SIGKILL is delivered at once but a process takes a moment to die, more on a busy
+        # machine: the job is ended when the last of its processes is, not before.
+        if killed:
+            await asyncio.to_thread(_process_tree.wait_gone, killed, _TREE_GONE_S)
         return proc.exited.result()
 
     def _child_env(self, device: Device, attempt: int) -> dict[str, str]:

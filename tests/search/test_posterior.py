@@ -215,3 +215,33 @@ def test_float_and_log_grids_resolve_to_precision():
 def test_log_sigmoid_is_stable():
     assert log_sigmoid(1000.0) == 0.0 and log_sigmoid(-1000.0) == -1000.0
     assert math.isclose(log_sigmoid(0.3), math.log(1 / (1 + math.exp(-0.3))))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    observations=st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=30),
+    success_lower=st.booleans(),
+    precision=st.sampled_from([1, 2, 3]),
+)
+def test_the_estimate_holds_the_most_mass_within_precision(observations, success_lower, precision):
+    """The estimate is the Bayes answer for "within precision": no value's window (the
+    values within precision of it) holds more posterior mass, unless one value alone
+    holds `confidence` of it, which is then the answer."""
+    space = BisectionSpace(0, 40, precision, integer=True, success_lower=success_lower)
+    model = NoisyThreshold(space)
+    for value, outcome in observations:
+        model.record(value, outcome)
+    by_value = {value: p for value, p in model.posterior(min_probability=-1.0)}
+    estimate = model.estimate
+    mode = max(by_value, key=lambda v: by_value[v])
+    if by_value[mode] >= model.confidence:
+        assert estimate == mode
+        return
+
+    def window(centre):
+        if centre is None:  # "beyond the range" is its own window
+            return by_value[None]
+        return sum(p for v, p in by_value.items() if v is not None and abs(v - centre) <= precision)
+
+    best = max(window(v) for v in by_value)
+    assert window(estimate) >= best - 1e-5

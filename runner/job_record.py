@@ -254,11 +254,11 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         """``job.json``'s content: ``schema_version`` and ``status`` first, then the rest."""
-        data = dataclasses.asdict(self)
-        data["status"] = self.status.value
-        ordered = {"schema_version": data.pop("schema_version"), "status": data.pop("status")}
-        ordered.update(data)
-        return ordered
+        # Field by field, not dataclasses.asdict: that deep-copies the config on every write.
+        data: dict[str, Any] = {"schema_version": self.schema_version, "status": self.status.value}
+        for name in _ORDERED_FIELDS:
+            data[name] = getattr(self, name)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> JobRecord:
@@ -323,6 +323,9 @@ class JobRecord:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(JobRecord))
+_ORDERED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(JobRecord) if f.name not in ("schema_version", "status")
+)
 
 
 def _overwrite_in_place(path: str, data: bytes) -> bool:

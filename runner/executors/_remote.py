@@ -54,9 +54,9 @@ from runner.executors._outcome import (
     fsync_if_present,
     judge_exit,
 )
-from runner.executors.attempt import Attempt, open_log
+from runner.executors.attempt import Attempt
 from runner.job_folder import RESULT_PKL, error_summary, result_summary
-from runner.job_lock import hold_job_lock, job_lock_holder
+from runner.job_lock import JobRunningElsewhere, job_lock_holder, open_job_log
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
 
@@ -170,26 +170,24 @@ def run_worker(
     out_file = str(record["out_file"])
 
     try:
-        # Held while the worker runs, here on the node: a driver that dies does not release
-        # it, so a resume started meanwhile does not run this job a second time beside it.
-        lock_fd = hold_job_lock(job_dir)
-    except BlockingIOError:
+        # Locked while anything of the job runs (its stdout holds the lock), here on the
+        # node: a driver that dies does not release it, so a resume started meanwhile does
+        # not run this job a second time beside it.
+        log_fd = open_job_log(out_file)
+    except JobRunningElsewhere:
         return _already_running(job_dir, out_file, host, device)
-    try:
-        return _run_worker_locked(
-            job_dir,
-            record=record,
-            env=env,
-            timeout=timeout,
-            grace_period=grace_period,
-            adopt_orphans=adopt_orphans,
-            out_file=out_file,
-            host=host,
-            device=device,
-        )
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
+    return _run_worker_logged(
+        job_dir,
+        log_fd,
+        record=record,
+        env=env,
+        timeout=timeout,
+        grace_period=grace_period,
+        adopt_orphans=adopt_orphans,
+        out_file=out_file,
+        host=host,
+        device=device,
+    )
 
 
 #: Lines of the log quoted in the error summary the node works out (the driver quotes its own).
@@ -212,11 +210,11 @@ def _already_running(job_dir: str, out_file: str, host: str, device: str | None)
         f"({job_lock_holder(job_dir) or 'unknown'}); not running it twice.\n"
     )
     with contextlib.suppress(OSError):
-        log_fd = open_log(out_file)
+        fd = os.open(out_file, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            os.write(log_fd, message.encode())
+            os.write(fd, message.encode())
         finally:
-            os.close(log_fd)
+            os.close(fd)
     return {
         "rc": EXIT_ALREADY_RUNNING,
         "timed_out": False,
@@ -228,8 +226,9 @@ def _already_running(job_dir: str, out_file: str, host: str, device: str | None)
     }
 
 
-def _run_worker_locked(
+def _run_worker_logged(
     job_dir: str,
+    log_fd: int,
     *,
     record: dict[str, Any],
     env: dict[str, str],
@@ -242,7 +241,6 @@ def _run_worker_locked(
 ) -> dict[str, Any]:
     if adopt_orphans:
         _process_tree.become_subreaper()
-    log_fd = open_log(out_file)
     try:
         start = time.time()
         popen = subprocess.Popen(
@@ -333,8 +331,10 @@ class RemoteAttempt(Attempt):
         grace_period: Seconds between SIGTERM and SIGKILL on the node.
     """
 
-    #: The node's side (:func:`run_worker`) holds the job folder's lock while it runs.
+    #: The node's side (:func:`run_worker`) opens and locks the job's log.
     holds_job_lock = False
+    #: Pending in the cluster's queue, possibly for long: job.json says "queued".
+    records_queued = True
 
     def prepare(self, *, fsync: bool = True) -> GPUJobResult | None:
         """As :meth:`Attempt.prepare`, flushed: another machine reads job.pkl next."""

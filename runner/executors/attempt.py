@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import logging
 import os
 import socket
@@ -36,13 +35,13 @@ from typing import ClassVar
 from runner.devices import Device
 from runner.executors._outcome import CANCELLED_SUMMARY, DEFAULT_GRACE_PERIOD, judge_exit, log_tail
 from runner.job_folder import JOB_PKL, RESULT_PKL, atomic_write_bytes, error_summary, result_summary
-from runner.job_lock import hold_job_lock, job_lock_holder
+from runner.job_lock import JobRunningElsewhere, job_lock_holder, open_job_log
 from runner.job_pickle import dump_job
 from runner.job_record import JobRecord, JobState
 from runner.job_result import GPUJobResult
 from runner.jobs import job_dir_of
 
-__all__ = ["Attempt", "HOST", "open_log"]
+__all__ = ["Attempt", "HOST"]
 
 logger = logging.getLogger("runner")
 
@@ -63,8 +62,12 @@ class Attempt:
             event loop); None writes final records with fsync.
     """
 
-    #: Whether this side holds the job folder's lock while the attempt runs (a remote
-    #: attempt only checks it: the node's side holds it, see ``run_worker``).
+    #: Whether "queued" is written to job.json: a cluster job may wait there for long;
+    #: a local one starts the moment it is prepared (it has its slot), so its first
+    #: record is "running", one file write less per job.
+    records_queued: ClassVar[bool] = False
+    #: Whether this side opens the job's log, locked, for the job (a remote attempt only
+    #: checks the lock: the node opens and locks the log, see ``run_worker``).
     holds_job_lock: ClassVar[bool] = True
 
     def __init__(
@@ -86,12 +89,13 @@ class Attempt:
         self.timeout: float | None = getattr(job, "timeout", None)
         #: Until :meth:`prepare` could describe the job, a bare record of its out file.
         self.record = JobRecord(out_file=self.out_file, attempt=attempt)
-        self._lock_fd: int | None = None
+        self._log_fd: int | None = None
 
     # -- the lifecycle --------------------------------------------------------------
 
     def prepare(self, *, fsync: bool = False) -> GPUJobResult | None:
-        """Create the folder, write job.pkl (first attempt), drop a stale result, record "queued".
+        """Create the folder, open the job's log (locked), write job.pkl (first attempt), drop
+        a stale result, record "queued" (:attr:`records_queued`).
 
         ``fsync=False`` (the local executor): job.pkl and the queued record only have to
         outlive this attempt, and a resume never trusts them.
@@ -100,11 +104,17 @@ class Attempt:
             A failed result when the job can't be described or pickled, or the folder
             can't be written; else None.
         """
-        refused = self._take_job_lock()
+        try:
+            os.makedirs(self.job_dir, exist_ok=True)
+        except OSError as exc:
+            return self.fail(
+                "error",
+                f"Could not prepare the job folder {self.job_dir}: {type(exc).__name__}: {exc}",
+            )
+        refused = self._open_log()
         if refused is not None:
             return refused
         try:
-            os.makedirs(self.job_dir, exist_ok=True)
             self.record = JobRecord.for_job(self.job, attempt=self.attempt)
         except Exception as exc:  # failures are data, even before the job starts
             return self.fail(
@@ -132,29 +142,34 @@ class Attempt:
                 os.unlink(os.path.join(self.job_dir, RESULT_PKL))  # never read a stale result
             except FileNotFoundError:
                 pass
-            self.record.write(self.job_dir, fsync=fsync)
+            if self.records_queued:
+                self.record.write(self.job_dir, fsync=fsync)
         except OSError as exc:
             return self.fail("error", _write_error(self.job_dir, exc))
         return None
 
-    def _take_job_lock(self) -> GPUJobResult | None:
-        """Hold the job folder's lock for this attempt (or, :attr:`holds_job_lock` False,
-        check that nobody holds it); a failed result, written nowhere, when it is held.
+    def _open_log(self) -> GPUJobResult | None:
+        """Open the job's log, locked for this run of the job (:mod:`runner.job_lock`), or,
+        :attr:`holds_job_lock` False, check that nothing holds it; a failed result when
+        it can't be opened, or is held (then written nowhere: the folder is in use).
 
         A job an earlier driver started may outlive it (on a cluster, say): running it
         again beside itself would double its load and race its result file.
         """
-        holder = None
-        if self.holds_job_lock:
-            try:
-                os.makedirs(self.job_dir, exist_ok=True)
-                self._lock_fd = hold_job_lock(self.job_dir)
-            except BlockingIOError:
-                holder = job_lock_holder(self.job_dir) or "another process"
-            except OSError:  # a folder that can't be written: prepare says so next
-                pass
-        else:
+        if not self.holds_job_lock:
             holder = job_lock_holder(self.job_dir)
+        else:
+            try:
+                self._log_fd = open_job_log(self.out_file)
+                return None
+            except JobRunningElsewhere:
+                holder = job_lock_holder(self.job_dir) or "a process of an earlier run"
+            except OSError as exc:
+                return self.fail(
+                    "error",
+                    f"Could not open the job's log: {exc}. Check that {self.job_dir} is "
+                    "writable and has space, then resume.",
+                )
         if holder is None:
             return None
         error = (
@@ -166,8 +181,16 @@ class Attempt:
         self.record.move_to(JobState.ERROR, error_summary=error_summary(error))
         return self.record.to_result(self.job, error=error)
 
+    def take_log(self) -> int:
+        """The locked log's descriptor (after :meth:`prepare`), for the job's stdout and
+        stderr; the caller closes it once the job's process has it (the lock goes on)."""
+        fd, self._log_fd = self._log_fd, None
+        if fd is None:
+            raise RuntimeError("Attempt.take_log() before prepare(), or twice")
+        return fd
+
     def _release_job_lock(self) -> None:
-        fd, self._lock_fd = self._lock_fd, None
+        fd, self._log_fd = self._log_fd, None
         if fd is not None:
             os.close(fd)
 
@@ -245,17 +268,6 @@ class Attempt:
         finally:
             self._release_job_lock()
 
-    def open_log(self) -> int:
-        """Open the job's log for appending; never through a symbolic link.
-
-        A link planted where the log goes would have the job's output written wherever
-        it points (a file of the user's, or of root's); Runner creates the log itself.
-
-        Raises:
-            OSError: The log can't be opened, or is a symbolic link (the message says so).
-        """
-        return open_log(self.out_file)
-
     def tail(self) -> str:
         """The last lines of the job's log (for error texts)."""
         return log_tail(self.out_file, self.tail_lines)
@@ -292,22 +304,6 @@ class Attempt:
         else:
             record.write(self.job_dir, fsync=False)
             self._flush_behind(self.job_dir)
-
-
-def open_log(path: str) -> int:
-    """``path`` opened for appending (created 0o644), refusing a symbolic link: see
-    :meth:`Attempt.open_log`."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(
-                exc.errno,
-                f"{path} is a symbolic link; Runner writes a job's log only to a file it "
-                "creates itself: remove the link",
-            ) from None
-        raise
 
 
 def _write_error(job_dir: str, exc: OSError) -> str:

@@ -275,14 +275,7 @@ class LocalExecutor(Executor):
         failed = run.prepare(fsync=False)
         if failed is not None:
             return failed
-        try:
-            log_fd = run.open_log()
-        except OSError as exc:
-            return run.fail(
-                "error",
-                f"Could not open the job's log: {exc}. Check that {run.job_dir} is writable "
-                "and has space, then resume.",
-            )
+        log_fd = run.take_log()  # locked: the job's stdout holds the lock while it runs
         try:
             start_time = time.time()
             proc = await self.launcher.launch(

@@ -111,7 +111,6 @@ def test_success_writes_log_header_result_and_job_json(tmp_path: Any) -> None:
         "job.pkl",
         "result.pkl",
         "job.json",
-        ".running",  # the lock held while an attempt runs (runner.job_lock), free now
     }
 
 

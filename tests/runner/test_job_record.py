@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from runner.devices import CPU_DEVICE
-from runner.executors.attempt import Attempt
 from runner.executors.local import LocalExecutor
 from runner.job_record import (
     SCHEMA_VERSION,

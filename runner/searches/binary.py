@@ -236,6 +236,7 @@ class BinarySearch(SearchRun):
                 result=json_summary(result),
                 jobs=[JobSummary.from_result(r) for r in results],
                 retest=retest,
+                aggregate=result,
             )
         )
         return success, result
@@ -439,8 +440,11 @@ class BinarySearch(SearchRun):
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """Every tested value, as ``summary.json`` lists it."""
-        return [t.to_json() for t in self.tested]
+        """Every tested value as ``summary.json`` lists it, with ``result`` the object
+        ``agg_results`` returned and ``result_json`` its JSON form."""
+        return [
+            {**t.to_json(), "result": t.aggregate, "result_json": t.result} for t in self.tested
+        ]
 
     @property
     def rounds(self) -> int:

@@ -161,6 +161,9 @@ class TestedValue:
     judged: int | None = None
     #: Tested again with more repetitions (its verdict contradicted another's).
     retest: bool = False
+    #: What ``agg_results`` returned, as it returned it (``result`` is its JSON form):
+    #: kept in the results pickle's history, not in summary.json.
+    aggregate: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TestedValue:

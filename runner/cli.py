@@ -147,6 +147,12 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         raise _UsageError(f"--jobs-per-gpu {args.jobs_per_gpu} must be >= 1")
     if args.cpu_slots is not None and args.cpu_slots < 1:
         raise _UsageError(f"--cpu-slots {args.cpu_slots} must be >= 1")
+    if not args.no_progress and getattr(args, "json", False):
+        from runner.progress import PROGRESS_ENV
+
+        # stdout carries the JSON alone: the progress goes to stderr, as plain lines, even
+        # on a terminal (this command's own process; the variable is the display's switch).
+        os.environ.setdefault(PROGRESS_ENV, "plain")
     return {
         "max_gpus": args.gpus,
         "simultaneous_jobs_per_gpu": args.jobs_per_gpu,

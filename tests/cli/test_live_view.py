@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import logging
 import os
 import pty
@@ -345,3 +346,34 @@ def test_runner_grid_in_a_terminal_shows_one_table_with_logs_above(
         "  runner status g   (a table per search; a grid's mean +- std per point)",
         "  runner plot g     (PNG plots)",
     ]
+
+
+def test_runner_grid_json_on_a_terminal_writes_only_json_to_stdout(
+    train_target: str, tmp_path: Path
+) -> None:
+    master, slave = pty.openpty()
+    env = cli_env()
+    env.pop("COLUMNS", None)
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "grid", train_target, "seed=[1,2]", "--json",
+         "--gpus", "0", "--cpu-slots", "2", "--base-dir", str(tmp_path / "j")],
+        stdin=slave, stdout=slave, stderr=subprocess.PIPE, cwd=tmp_path, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's writer is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    out = b"".join(chunks).decode().replace("\r\n", "\n")
+    json.loads(out)  # the JSON alone: no live table drawn before it
+    assert "[runner] grid j" in stderr  # the progress went to stderr, as plain lines

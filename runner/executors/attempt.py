@@ -4,8 +4,9 @@ An executor decides *how* a job's worker process runs (a local child, a Ray task
 a Slurm job); :class:`Attempt` decides what the job folder says about it, so every
 state change is written in one place, by :class:`runner.job_record.JobRecord`:
 
-* :meth:`Attempt.prepare`: create the folder, write ``job.pkl`` (first attempt),
-  drop a stale ``result.pkl``, record "queued".
+* :meth:`Attempt.prepare`: create the folder, open the job's log locked for this run
+  (:mod:`runner.job_lock`), write ``job.pkl`` (first attempt), drop a stale
+  ``result.pkl``, and, for a cluster job that may wait in its queue, record "queued".
 * :meth:`Attempt.started`: the worker runs; record "running" with host, pid, device.
 * :meth:`Attempt.finish`: judge the worker's end (:func:`judge_exit`) and record it.
 * :meth:`Attempt.fail` / :meth:`Attempt.cancel`: record a failure or a cancel.
@@ -15,11 +16,13 @@ folder) or a job that can't be pickled gives a failed :class:`GPUJobResult`, nev
 an exception out of the executor.
 
 Example:
-    >>> import sys
     >>> from runner.jobs import Job
     >>> attempt = Attempt(Job(run_fn=sum, config=[1, 2], base_dir="/tmp/runner-doc-attempt"))
     >>> attempt.prepare() is None, attempt.record.status.value
     (True, 'queued')
+    >>> attempt.cancel()  # never started: recorded as cancelled, the log's lock released
+    >>> attempt.record.status.value
+    'cancelled'
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from runner.executors._outcome import (
     judge_exit,
 )
 from runner.executors.attempt import Attempt
+from runner.executors.launchers import spawn_worker
 from runner.job_folder import RESULT_PKL, error_summary, result_summary
 from runner.job_lock import JobRunningElsewhere, job_lock_holder, open_job_log
 from runner.job_record import JobRecord, JobState
@@ -243,14 +244,7 @@ def _run_worker_logged(
         _process_tree.become_subreaper()
     try:
         start = time.time()
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "runner._worker", job_dir],
-            stdin=subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=log_fd,
-            env=env,
-            start_new_session=True,
-        )
+        popen = spawn_worker(job_dir, env, log_fd)
     finally:
         os.close(log_fd)
     job_record = JobRecord.from_json(record)

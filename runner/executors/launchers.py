@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from runner._lifeline import lifeline_mark
 from runner._worker import LIFELINE_ENV
 
-__all__ = ["Launcher", "ProcessLauncher", "Worker", "WorkerProcess"]
+__all__ = ["Launcher", "ProcessLauncher", "Worker", "WorkerProcess", "spawn_worker"]
 
 
 class Worker(Protocol):
@@ -116,6 +116,23 @@ class Launcher(Protocol):
         ...
 
 
+def spawn_worker(job_dir: str, env: dict[str, str], log_fd: int) -> subprocess.Popen[bytes]:
+    """``python -m runner._worker <job dir>``, a fresh interpreter in its own session (so
+    its own process group), with exactly ``env`` and its stdout and stderr on ``log_fd``.
+
+    Every executor starts a job's worker this way: locally when it is spawned, and on a
+    cluster's node (:func:`runner.executors._remote.run_worker`).
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner._worker", job_dir],
+        stdin=subprocess.DEVNULL,
+        stdout=log_fd,
+        stderr=log_fd,
+        env=env,
+        start_new_session=True,
+    )
+
+
 class ProcessLauncher:
     """Starts ``python -m runner._worker <job dir>``: a fresh interpreter per job."""
 
@@ -136,15 +153,7 @@ class ProcessLauncher:
         mark = lifeline_mark()
         if mark is not None:
             env = {**env, LIFELINE_ENV: mark}
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "runner._worker", job_dir],
-            stdin=subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=log_fd,
-            env=env,
-            start_new_session=True,
-        )
-        return WorkerProcess(popen, asyncio.get_running_loop())
+        return WorkerProcess(spawn_worker(job_dir, env, log_fd), asyncio.get_running_loop())
 
     async def aclose(self) -> None:
         """Release what the launcher holds (nothing, for plain spawning)."""

@@ -89,7 +89,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not os.path.isdir(root):
         raise UsageError(f"{args.dir!r} is not a folder; pass the base_dir of a sweep")
     query = parse_point(args.filters) if args.filters else {}
-    all_jobs = job_rows(root)
+    all_jobs = job_rows(root, sort=False)  # sorted below, once filtered to what is shown
     direction: Literal["max", "min"] = "min" if args.lower_is_better else "max"
     searches = search_rows(root, all_jobs, metric=args.metric, direction=direction)
     searches = _select_searches(searches, args.search, root)
@@ -106,6 +106,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         needs_a_look = [j for j in jobs if j.status != "ok"]
         hidden = len(jobs) - len(needs_a_look)
         jobs = needs_a_look
+    jobs = sorted(jobs, key=lambda j: j.sort_key())
     if args.json:
         print_json(
             {"searches": [s.as_dict() for s in searches], "jobs": [j.as_dict() for j in jobs]}

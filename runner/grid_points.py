@@ -142,6 +142,10 @@ class PointTable:
         return next((p for p in self.points if p.best), None)
 
 
+#: Marks a group key made of reprs (values from JSON never are this object).
+_BY_REPR = object()
+
+
 def point_stats(
     jobs: Sequence[tuple[dict[str, Any], Any]],
     *,
@@ -166,12 +170,23 @@ def point_stats(
         keys += [k for k in point if k not in keys]
     averaged = list(seed_keys(keys) if over is None else over)
     name, get = metric_getter(metric, [result for _, result in jobs])
-    groups: dict[tuple[str, ...], tuple[dict[str, Any], list[float], list[int]]] = {}
+    groups: dict[tuple[Any, ...], tuple[dict[str, Any], list[float], list[int]]] = {}
+
+    kept_keys = [k for k in keys if k not in averaged]
 
     def group(point: dict[str, Any]) -> tuple[dict[str, Any], list[float], list[int]]:
-        kept = {k: v for k, v in point.items() if k not in averaged}
-        key = tuple(repr(kept.get(k)) for k in keys if k not in averaged)
-        return groups.setdefault(key, (kept, [], [0]))
+        # By the values themselves, or their reprs where one is a list (unhashable); the
+        # point's dict is made once a group.
+        key: tuple[Any, ...] = tuple([point.get(k) for k in kept_keys])
+        try:
+            found = groups.get(key)
+        except TypeError:
+            key = (_BY_REPR, *[repr(v) for v in key])
+            found = groups.get(key)
+        if found is None:
+            kept = {k: v for k, v in point.items() if k not in averaged}
+            found = groups[key] = (kept, [], [0])
+        return found
 
     for point, result in jobs:
         _, values, missing = group(point)

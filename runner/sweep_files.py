@@ -55,7 +55,12 @@ def walk_files(
             if index is not None:
                 if indexes is not None:
                     indexes[folder] = index
-                covered = {os.path.basename(f) for f in index if os.path.dirname(f) == folder}
+                # Its job folders that are children of the search folder: not walked.
+                covered = {
+                    rel
+                    for rel in (row.get("dir") for row in index.values())
+                    if isinstance(rel, str) and rel and os.sep not in rel and rel != os.pardir
+                }
         dirs[:] = sorted(
             d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and d not in covered
         )
@@ -97,7 +102,7 @@ _INDEX_CACHE: dict[str, tuple[tuple[int, int], IndexRows]] = {}
 def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
     """The search's index rows, or None when it has none or it is not this run's."""
     path = index_path(search_dir)
-    summary = read_json_object(os.path.join(search_dir, SUMMARY_FILE)) or {}
+    summary = read_summary_object(os.path.join(search_dir, SUMMARY_FILE)) or {}
     try:
         st = os.stat(path)
     except OSError:
@@ -117,6 +122,27 @@ def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
         if stale:
             return None
     return refresh_unfinished(index.rows)  # never cached: the jobs in flight move on
+
+
+#: Summaries read in this process, by path: ((mtime_ns, size), object). A status table
+#: reads a search's summary.json twice (the index's freshness, the search's row), and a
+#: 100,000-job grid's summary is tens of MB.
+_SUMMARY_CACHE: dict[str, tuple[tuple[int, int], dict[str, Any] | None]] = {}
+
+
+def read_summary_object(path: str) -> dict[str, Any] | None:
+    """:func:`read_json_object` for a ``summary.json``, read once per version of the file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_mtime_ns, st.st_size)
+    cached = _SUMMARY_CACHE.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = read_json_object(path)
+    _SUMMARY_CACHE[path] = (key, data)
+    return data
 
 
 def read_json_object(path: str) -> dict[str, Any] | None:

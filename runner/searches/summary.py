@@ -343,14 +343,18 @@ class SearchSummary:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SearchSummary:
-        """Read a summary back; keys it lacks take their defaults, unknown keys are ignored."""
+    def from_json(cls, data: Mapping[str, Any], *, with_jobs: bool = True) -> SearchSummary:
+        """Read a summary back; keys it lacks take their defaults, unknown keys are ignored.
+
+        ``with_jobs=False`` leaves a grid's per-job lines out (``jobs`` None): a status
+        table of a 100,000-job grid reads its jobs from the search's index instead.
+        """
 
         def pair(key: str) -> tuple[Any, Any] | None:
             value = data.get(key)
             return tuple(value) if isinstance(value, (list, tuple)) and len(value) == 2 else None
 
-        jobs = data.get("jobs")
+        jobs = data.get("jobs") if with_jobs else None
         sweep = data.get("sweep_props")
         return cls(
             kind=str(data.get("kind") or "?"),

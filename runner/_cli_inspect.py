@@ -89,9 +89,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not os.path.isdir(root):
         raise UsageError(f"{args.dir!r} is not a folder; pass the base_dir of a sweep")
     query = parse_point(args.filters) if args.filters else {}
-    all_jobs = job_rows(root, sort=False)  # sorted below, once filtered to what is shown
+    summaries: list[str] = []  # one walk of the tree for the jobs and the searches
+    all_jobs = job_rows(root, sort=False, summaries=summaries)  # sorted once filtered, below
     direction: Literal["max", "min"] = "min" if args.lower_is_better else "max"
-    searches = search_rows(root, all_jobs, metric=args.metric, direction=direction)
+    searches = search_rows(
+        root, all_jobs, summaries=summaries, metric=args.metric, direction=direction
+    )
     searches = _select_searches(searches, args.search, root)
     jobs = all_jobs
     if args.search is not None:

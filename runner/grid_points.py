@@ -204,7 +204,8 @@ def point_stats(
             point=kept,
             n=len(values),
             missing=missing[0],
-            mean=statistics.fmean(values) if values else None,
+            # fmean of one value is that value: most points of a seedless grid.
+            mean=(values[0] if len(values) == 1 else statistics.fmean(values)) if values else None,
             std=statistics.stdev(values) if len(values) > 1 else None,
         )
         for kept, values, missing in groups.values()

@@ -146,7 +146,9 @@ def _job_row(folder: str, record: dict[str, Any], now: float) -> JobRow:
     )
 
 
-def job_rows(root: str, *, sort: bool = True) -> list[JobRow]:
+def job_rows(
+    root: str, *, sort: bool = True, summaries: list[str] | None = None
+) -> list[JobRow]:
     """Every job folder under ``root`` (a folder holding ``job.json``), read without unpickling,
     sorted by folder and then by point values as numbers.
 
@@ -160,7 +162,10 @@ def job_rows(root: str, *, sort: bool = True) -> list[JobRow]:
     if not os.path.isdir(root):
         return []
     now = time.time()
-    rows = [each_row(folder, _job_row, record, now) for folder, record in job_records(root)]
+    rows = [
+        each_row(folder, _job_row, record, now)
+        for folder, record in job_records(root, summaries)
+    ]
     kept = [row for row in rows if row is not None]
     if sort:  # by folder, then point values as numbers; a table of a few sorts faster
         kept.sort(key=JobRow.sort_key)
@@ -328,6 +333,7 @@ def search_rows(
     root: str,
     jobs: Sequence[JobRow] | None = None,
     *,
+    summaries: list[str] | None = None,
     metric: str | None = None,
     direction: Literal["max", "min"] = "max",
 ) -> list[SearchRow]:
@@ -342,9 +348,11 @@ def search_rows(
         [('grid_search', 'running', '3/8')]
     """
     root = check_dir(root)
-    jobs = job_rows(root) if jobs is None else jobs
+    if jobs is None:
+        summaries = []
+        jobs = job_rows(root, summaries=summaries)
     rows = []
-    for path in walk_files(root, SUMMARY_FILE):
+    for path in walk_files(root, SUMMARY_FILE) if summaries is None else sorted(summaries):
         summary = read_summary_object(path)
         if summary is not None:
             row = each_row(path, _search_row, summary, jobs, metric=metric, direction=direction)

@@ -62,12 +62,10 @@ _FIELDS = (
     "status",
     "point",
     "device",
-    "gpu_id",
     "host",
     "pid",
     "attempt",
     "start_time",
-    "end_time",
     "duration",
     "error_summary",
     "result_summary",
@@ -131,12 +129,17 @@ class SearchIndex:
         """Record how a job ended, as its folder's ``job.json`` says."""
         job_dir = job_dir_of(job)
         record = read_job_json(job_dir) or {"status": "unknown"}
-        row = {key: record.get(key) for key in _FIELDS}
+        row = _row(record)
         row["dir"] = os.path.relpath(job_dir, self.base_dir)
         self._append(row)
 
-    def close(self, *, compact: bool) -> None:
-        """Stop appending; with ``compact``, rewrite the journal as one line per job."""
+    def close(self, *, compact: bool, summary_path: str | None = None) -> None:
+        """Stop appending; with ``compact``, rewrite the journal as one line of all the rows.
+
+        ``summary_path``: the search's final ``summary.json``: its fields but the per-job
+        lines go into the index too, with the file's version, so that a status table of
+        a 100,000-job grid need not parse that (tens of MB) file.
+        """
         self._closed = True
         fd, self._fd = self._fd, None
         if fd is not None:
@@ -147,13 +150,43 @@ class SearchIndex:
             index = parse_index(self.base_dir)
             rows = refresh_unfinished(index.rows)  # a cancelled job's end is in its folder
             lines = [json.dumps({"started": index.started})] if index.started is not None else []
+            head = _summary_head(summary_path) if summary_path else None
+            if head is not None:
+                lines.append(json.dumps(head, separators=(",", ":"), default=repr))
             # One line for all the rows: read back with one parse, not one per job (100,000
             # small parses cost seconds).
-            compacted = {"rows": list(rows.values())}
+            compacted = {"rows": [_row(row) | {"dir": row["dir"]} for row in rows.values()]}
             lines.append(json.dumps(compacted, separators=(",", ":"), default=repr))
             atomic_write_bytes(self.path, ("\n".join(lines) + "\n").encode(), fsync=False)
         except (OSError, ValueError) as exc:
             logger.warning("%s: could not compact the status index: %s", self.base_dir, exc)
+
+
+def _folder(base_dir: str, rel: str) -> str:
+    """The absolute job folder of ``rel`` (as ``os.path.relpath`` wrote it): a plain child
+    path is joined as text, cheaper than normalising each of 100,000."""
+    if rel and rel != os.curdir and not rel.startswith(os.pardir) and not os.path.isabs(rel):
+        return base_dir + os.sep + rel
+    return os.path.normpath(os.path.join(base_dir, rel))
+
+
+def _summary_head(path: str) -> dict[str, Any] | None:
+    """``{"summary": <summary.json but its "jobs">, "summary_version": [mtime_ns, size]}``."""
+    try:
+        st = os.stat(path)
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    summary.pop("jobs", None)
+    return {"summary": summary, "summary_version": [st.st_mtime_ns, st.st_size]}
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """A job.json's status-table fields, those it has (a missing one reads as None)."""
+    return {key: value for key in _FIELDS if (value := record.get(key)) is not None}
 
 
 def _point(job: Any) -> Any:
@@ -170,6 +203,10 @@ class IndexRows:
     started: float | None
     #: By absolute job folder: ``dir`` (relative) and job.json's status-table fields.
     rows: dict[str, dict[str, Any]]
+    #: The search's summary.json without its per-job lines, and that file's version
+    #: (mtime_ns, size), written when the search ended; None before.
+    summary: dict[str, Any] | None = None
+    summary_version: tuple[int, int] | None = None
 
 
 def parse_index(base_dir: str) -> IndexRows:
@@ -183,6 +220,8 @@ def parse_index(base_dir: str) -> IndexRows:
     base_dir = os.path.abspath(base_dir)
     started: float | None = None
     rows: dict[str, dict[str, Any]] = {}
+    summary: dict[str, Any] | None = None
+    summary_version: tuple[int, int] | None = None
     with open(index_path(base_dir), encoding="utf-8") as f:
         for line in f:
             try:
@@ -193,6 +232,10 @@ def parse_index(base_dir: str) -> IndexRows:
                 continue
             if isinstance(obj.get("started"), (int, float)):
                 started = float(obj["started"])
+            elif isinstance(obj.get("summary"), dict):
+                version = obj.get("summary_version")
+                if isinstance(version, list) and len(version) == 2:
+                    summary, summary_version = obj["summary"], (version[0], version[1])
             elif isinstance(obj.get("queued"), list):
                 for entry in obj["queued"]:  # submitted (again): its last state is this run's
                     if isinstance(entry, dict) and isinstance(entry.get("dir"), str):
@@ -207,8 +250,8 @@ def parse_index(base_dir: str) -> IndexRows:
                         rows[row["dir"]] = row
             elif isinstance(obj.get("dir"), str):
                 rows[obj["dir"]] = obj
-    by_folder = {os.path.normpath(os.path.join(base_dir, rel)): row for rel, row in rows.items()}
-    return IndexRows(started, by_folder)
+    by_folder = {_folder(base_dir, rel): row for rel, row in rows.items()}
+    return IndexRows(started, by_folder, summary, summary_version)
 
 
 def refresh_unfinished(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -223,7 +266,7 @@ def refresh_unfinished(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
         if row.get("status") in _UNFINISHED:
             record = read_job_json(folder)
             if record is not None:
-                fresh[folder] = {key: record.get(key) for key in _FIELDS} | {"dir": row["dir"]}
+                fresh[folder] = _row(record) | {"dir": row["dir"]}
     return fresh
 
 

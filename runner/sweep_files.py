@@ -40,17 +40,24 @@ _SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules"})
 
 
 def walk_files(
-    root: str, name: str, indexes: dict[str, dict[str, dict[str, Any]]] | None = None
+    root: str,
+    name: str,
+    indexes: dict[str, dict[str, dict[str, Any]]] | None = None,
+    summaries: list[str] | None = None,
 ) -> Iterator[str]:
     """Paths of every file called ``name`` under ``root``, in a stable order.
 
     A search folder with a status index (:mod:`runner.search_index`) that is not
     older than its summary has its job folders read from the index, not walked: they
     are left out here, and the index goes into ``indexes`` (search folder -> rows).
+    The ``summary.json`` files met go into ``summaries``, so that one walk serves both
+    a status table's jobs and its searches.
     """
     for folder, dirs, files in os.walk(root):
         covered: set[str] = set()
         if SUMMARY_FILE in files:
+            if summaries is not None:
+                summaries.append(os.path.join(folder, SUMMARY_FILE))
             index = _fresh_index(folder)
             if index is not None:
                 if indexes is not None:
@@ -68,9 +75,12 @@ def walk_files(
             yield os.path.join(folder, name)
 
 
-def job_records(root: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def job_records(
+    root: str, summaries: list[str] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(job folder, record)`` of every job under ``root``: its ``job.json``, or its row
-    in its search's status index when that index is fresh (see :func:`walk_files`).
+    in its search's status index when that index is fresh (see :func:`walk_files`, which
+    also lists the ``summary.json`` files met into ``summaries``).
 
     Example:
         >>> list(job_records("/nonexistent"))
@@ -78,7 +88,7 @@ def job_records(root: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """
     indexes: dict[str, dict[str, dict[str, Any]]] = {}
     walked: dict[str, dict[str, Any]] = {}
-    for path in walk_files(root, JOB_JSON, indexes):
+    for path in walk_files(root, JOB_JSON, indexes, summaries):
         record = read_json_object(path)
         if record is not None:
             walked[os.path.dirname(path)] = record
@@ -102,7 +112,6 @@ _INDEX_CACHE: dict[str, tuple[tuple[int, int], IndexRows]] = {}
 def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
     """The search's index rows, or None when it has none or it is not this run's."""
     path = index_path(search_dir)
-    summary = read_summary_object(os.path.join(search_dir, SUMMARY_FILE)) or {}
     try:
         st = os.stat(path)
     except OSError:
@@ -115,6 +124,12 @@ def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
         logger.warning("%r: unreadable status index (%s); reading its job folders", path, exc)
         return None
     _INDEX_CACHE[path] = (key, index)
+    summary_path = os.path.join(search_dir, SUMMARY_FILE)
+    version = _version(summary_path)
+    if index.summary is not None and version is not None and version == index.summary_version:
+        # The index holds this very summary.json but its per-job lines: no need to parse it.
+        _SUMMARY_CACHE[summary_path] = (version, index.summary)
+    summary = read_summary_object(summary_path) or {}
     started = summary.get("started")
     if isinstance(started, (int, float)) and not isinstance(started, bool):
         # Another run wrote the summary since (an older Runner keeps no index): stale.
@@ -130,13 +145,20 @@ def _fresh_index(search_dir: str) -> dict[str, dict[str, Any]] | None:
 _SUMMARY_CACHE: dict[str, tuple[tuple[int, int], dict[str, Any] | None]] = {}
 
 
-def read_summary_object(path: str) -> dict[str, Any] | None:
-    """:func:`read_json_object` for a ``summary.json``, read once per version of the file."""
+def _version(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    key = (st.st_mtime_ns, st.st_size)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def read_summary_object(path: str) -> dict[str, Any] | None:
+    """:func:`read_json_object` for a ``summary.json``, read once per version of the file
+    (a status table may be given it without its per-job lines, from the search's index)."""
+    key = _version(path)
+    if key is None:
+        return None
     cached = _SUMMARY_CACHE.get(path)
     if cached is not None and cached[0] == key:
         return cached[1]

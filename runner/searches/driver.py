@@ -24,6 +24,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -42,7 +43,7 @@ from runner.search_results import new_timestamp, write_results_pickle, write_sum
 from runner.searches.context import SearchContext
 from runner.searches.points import PointBuilder, check_distinct_base_dirs
 from runner.searches.status import SearchStatus
-from runner.searches.summary import SearchSummary
+from runner.searches.summary import SUMMARY_FILE, SearchSummary
 
 __all__ = [
     "SearchRun",
@@ -366,7 +367,9 @@ class SearchRun(abc.ABC):
             self._save_stopped("cancelled" if cancelled else "error", exc)
             raise
         finally:
-            session.index.close(compact=True)
+            session.index.close(
+                compact=True, summary_path=os.path.join(base_dir, SUMMARY_FILE)
+            )
         # The progress display says how long it took and where the folder is; the log adds
         # the answer and the results file.
         logger.info("%s: %s; results file %s", self.name, self.answer_text(), path or "not saved")

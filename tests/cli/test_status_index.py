@@ -43,9 +43,11 @@ def test_status_rows_from_the_index_equal_those_from_the_folders(tmp_path: Any) 
     assert run_grid_searches([grid], max_gpus=0, cpu_slots=2, progress=False) == [2]
     with open(index_path(base)) as f:
         lines = [json.loads(line) for line in f]
-    # Compacted: the run's stamp, then one line with every job's row.
-    assert list(lines[0]) == ["started"] and len(lines) == 2 and len(lines[1]["rows"]) == 3
-    assert {row["status"] for row in lines[1]["rows"]} == {"ok", "error"}
+    # Compacted: the run's stamp, the summary but its per-job lines (and that file's
+    # version), then one line with every job's row.
+    assert list(lines[0]) == ["started"] and len(lines) == 3 and len(lines[2]["rows"]) == 3
+    assert "jobs" not in lines[1]["summary"] and lines[1]["summary"]["status"] == "done"
+    assert {row["status"] for row in lines[2]["rows"]} == {"ok", "error"}
     from_index = _rows(str(tmp_path))
     assert [r[1] for r in from_index] == ["ok", "error", "ok"]
     assert "ValueError: two is right out" in from_index[1][3]

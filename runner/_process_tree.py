@@ -25,7 +25,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 __all__ = [
     "become_subreaper",
@@ -104,8 +104,11 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def _children_of(pid: int) -> list[int] | None:
-    """``pid``'s live children from /proc/<pid>/task/*/children; None when the kernel lacks it."""
+def _children_of(pid: int, *, alive_only: bool = True) -> list[int] | None:
+    """``pid``'s live children from /proc/<pid>/task/*/children; None when the kernel lacks it.
+
+    ``alive_only=False`` leaves zombies in, and saves a read of each child's state.
+    """
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -120,6 +123,8 @@ def _children_of(pid: int) -> list[int] | None:
                 return None  # no CONFIG_PROC_CHILDREN: scan /proc instead
         except OSError:
             continue
+    if not alive_only:
+        return found
     return [p for p in found if (s := _state(p)) is not None and s[1] not in "ZX"]
 
 
@@ -217,7 +222,14 @@ def _wait_gone_by_polling(pids: list[int], deadline: float) -> bool:
     return True
 
 
-def children(pid: int) -> list[int]:
-    """The live (not zombie) children of ``pid``."""
-    kids = _children_of(pid)
-    return kids if kids is not None else _children_map().get(pid, [])
+def children(pid: int, *, unless: Container[int] = ()) -> list[int]:
+    """The live (not zombie) children of ``pid``, but those in ``unless``.
+
+    ``unless`` (children the caller knows) are left out before their state is read: a
+    fork server checking for adopted orphans after every job reads one file, not one
+    per child it keeps.
+    """
+    kids = _children_of(pid, alive_only=False)
+    if kids is None:
+        return [p for p in _children_map().get(pid, []) if p not in unless]
+    return [p for p in kids if p not in unless and (s := _state(p)) is not None and s[1] not in "ZX"]

@@ -33,8 +33,6 @@ import pickle
 import types
 from typing import Any
 
-import cloudpickle
-
 from runner.job_folder import JOB_PKL, atomic_write_bytes
 
 __all__ = ["SHARED_DIR", "SharedObject", "dump_job", "load_job"]
@@ -66,6 +64,8 @@ class SharedObject:
         if self._path is None:
             import hashlib  # here: job processes import this module, only the driver hashes
 
+            import cloudpickle
+
             data = cloudpickle.dumps(self.obj)
             digest = hashlib.sha256(data).hexdigest()[:16]
             path = os.path.join(self.folder, SHARED_DIR, f"shared-{digest}.pkl")
@@ -77,29 +77,40 @@ class SharedObject:
         return self._path
 
 
-class _JobPickler(cloudpickle.CloudPickler):
-    def __init__(self, file: io.BytesIO, shared: SharedObject, job_dir: str) -> None:
-        super().__init__(file)
-        self._shared = shared
-        self._job_dir = job_dir
+def _job_pickler(file: io.BytesIO, shared: SharedObject, job_dir: str) -> Any:
+    """A cloudpickle pickler that writes ``shared`` (and its methods) as references.
 
-    def persistent_id(self, obj: Any) -> Any:
-        shared = self._shared.obj
-        if obj is shared:
-            attribute = None
-        elif (
-            isinstance(obj, types.MethodType)
-            and obj.__self__ is shared
-            and getattr(shared, obj.__func__.__name__, None) == obj
-        ):
-            # The run function, by name rather than its code. A method the name does not
-            # reach (a decorator without functools.wraps, an alias) is pickled as usual,
-            # its object still by reference.
-            attribute = obj.__func__.__name__
-        else:
-            return None
-        path = self._shared.path()
-        return (_TAG, os.path.relpath(path, self._job_dir), path, attribute)
+    Built on first use: a job's process imports this module to load its job, which needs
+    only :mod:`pickle` (the fork server preloads it, and cloudpickle only where the
+    job's ``sys.path`` finds the same one).
+    """
+    import cloudpickle
+
+    class JobPickler(cloudpickle.CloudPickler):  # type: ignore[misc,unused-ignore]
+        def persistent_id(self, obj: Any) -> Any:
+            return _shared_reference(obj, shared, job_dir)
+
+    return JobPickler(file)
+
+
+def _shared_reference(obj: Any, shared_object: SharedObject, job_dir: str) -> Any:
+    """The reference that stands for ``obj`` in job.pkl, or None to pickle it as usual."""
+    shared = shared_object.obj
+    if obj is shared:
+        attribute = None
+    elif (
+        isinstance(obj, types.MethodType)
+        and obj.__self__ is shared
+        and getattr(shared, obj.__func__.__name__, None) == obj
+    ):
+        # The run function, by name rather than its code. A method the name does not
+        # reach (a decorator without functools.wraps, an alias) is pickled as usual,
+        # its object still by reference.
+        attribute = obj.__func__.__name__
+    else:
+        return None
+    path = shared_object.path()
+    return (_TAG, os.path.relpath(path, job_dir), path, attribute)
 
 
 def dump_job(job: Any) -> bytes:
@@ -108,12 +119,14 @@ def dump_job(job: Any) -> bytes:
     Raises:
         Exception: Whatever pickling raised (an unpicklable config or function).
     """
+    import cloudpickle
+
     shared = getattr(job, "shared", None)
     if not isinstance(shared, SharedObject):
         return bytes(cloudpickle.dumps(job))
     job_dir = os.path.dirname(os.path.abspath(str(job.get_out_file())))
     buffer = io.BytesIO()
-    _JobPickler(buffer, shared, job_dir).dump(job)
+    _job_pickler(buffer, shared, job_dir).dump(job)
     return buffer.getvalue()
 
 

@@ -89,7 +89,8 @@ def preload_runner() -> Preloaded:
     of its own gets its own in its jobs, as under ``spawn``, and none of its code ever
     runs in the server.
     """
-    from runner import job_folder  # noqa: F401  (pre-imported for the children)
+    # Pre-imported for the children: what every job imports to load itself.
+    from runner import job_folder, job_pickle, jobs  # noqa: F401
 
     path = job_path()
     preloaded: Preloaded = {}

@@ -136,7 +136,7 @@ class Server:
         them before it reports the job's exit).
         """
         known = self.children | {idle.pid for idle in self.idle}
-        adopted = [p for p in _process_tree.children(os.getpid()) if p not in known]
+        adopted = _process_tree.children(os.getpid(), unless=known)
         if not adopted:
             return
         killed = list(adopted)

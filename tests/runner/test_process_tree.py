@@ -34,7 +34,7 @@ sys.stdin.read()
 @pytest.fixture(params=["children files", "proc scan"])
 def finder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "proc scan":  # as on a kernel without CONFIG_PROC_CHILDREN
-        monkeypatch.setattr(_process_tree, "_children_of", lambda pid: None)
+        monkeypatch.setattr(_process_tree, "_children_of", lambda pid, **_: None)
     return str(request.param)
 
 

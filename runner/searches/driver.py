@@ -158,14 +158,14 @@ async def run_jobs(
     # A few feeders take the jobs in order, not a task per job: 100,000 queued jobs then
     # cost their Job objects only, and the scheduler's queue holds what can start soon.
     # Twice the slots keep every slot fed; jobs reused from disk pass through at once.
-    results: list[GPUJobResult] = []
+    # Every slot is filled below, in the jobs' order, before the list is returned.
+    results: list[GPUJobResult] = [None] * len(jobs)  # type: ignore[list-item]
     order = iter(enumerate(jobs))
 
     async def feeder() -> None:
         for i, job in order:  # one shared iterator: each feeder takes the next job
             results[i] = await one(job)
 
-    results = [None] * len(jobs)  # type: ignore[list-item]  # every slot is filled below
     feeders = [
         asyncio.ensure_future(feeder()) for _ in range(min(len(jobs), 2 * scheduler.num_slots))
     ]

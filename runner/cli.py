@@ -527,6 +527,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         ExecutorConfigError,
         MissingDependencyError,
         SearchConfigError,
+        SearchLockedError,
     )
     from runner.report import ReportError
 
@@ -545,7 +546,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except bad_input as exc:
         print(f"runner {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except MissingDependencyError as exc:
+    except (MissingDependencyError, SearchLockedError) as exc:
+        # Not a bad argument: the message says what to install, or who runs the folder.
         print(f"runner {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

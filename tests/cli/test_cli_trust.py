@@ -74,3 +74,16 @@ def test_a_planted_log_link_is_never_written_through(tmp_path: Any) -> None:
     assert not result.success and result.status == "error"
     assert "is a symbolic link" in (result.error or "")
     assert victim.read_text() == "precious\n"
+
+
+def test_a_second_driver_on_a_folder_gets_one_line_not_a_traceback(
+    train_target: str, tmp_path: Any
+) -> None:
+    from runner.search_lock import SearchLock
+
+    base = tmp_path / "g"
+    with SearchLock(str(base)):  # this test process is the driver running the folder
+        done = run_cli(["grid", train_target, "seed=[1]", "--base-dir", str(base)])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"is already being run by pid {os.getpid()}" in done.stderr
+    assert not (base / "seed=1").exists()  # refused before any job

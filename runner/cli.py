@@ -10,6 +10,7 @@ Commands (``runner COMMAND --help`` for each)::
     runner gpus                  the devices Runner would use, and why
     runner grid SCRIPT:FN key=[a,b] key=1:128 ...   a grid search of a script's function
     runner bisect SCRIPT:FN key=lo:hi --success EXPR [--precision P]
+                                 [--method probabilistic [--confidence P] [--max-jobs N]]
 
 The commands that read sweeps live in :mod:`runner._cli_inspect`.
 
@@ -24,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -232,7 +232,7 @@ def _parse_seeds(text: str | None) -> list[Any]:
 
 def _cmd_bisect(args: argparse.Namespace) -> int:
     from runner.binary_search import run_binary_searches
-    from runner.quick_sweep import build_binary_search, default_base_dir
+    from runner.quick_sweep import DEFAULT_SEED_POOL, build_binary_search, default_base_dir
 
     options = _run_options(args)
     if args.precision is not None and not args.precision > 0:
@@ -245,6 +245,7 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
             raise _UsageError(
                 f"--parallel-points {parallel!r} must be 'auto' or a whole number"
             ) from None
+    probabilistic = _probabilistic_options(args)
     script = _load_script(args.target)
     base_dir = args.base_dir or default_base_dir(script)
     precision = _precision(args.precision, script, args.overrides)
@@ -262,44 +263,67 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
         parallel_points=parallel,
         timeout=args.timeout,
         retries=args.retries,
+        **probabilistic,
     )
     print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
+    if (
+        probabilistic
+        and not args.seeds
+        and search.sweep_props.get(args.seed_key) == list(DEFAULT_SEED_POOL)
+    ):
+        print(
+            f"runner bisect: no --seeds: {args.seed_key} {DEFAULT_SEED_POOL[0]}.."
+            f"{DEFAULT_SEED_POOL[-1]} are the pool of repetitions (a value tested again "
+            "takes the next one)",
+            file=sys.stderr,
+        )
     [outcome] = run_binary_searches([search], **options)
-    prop = search.prop
     summary = outcome.summary
     assert summary is not None  # every finished search carries the summary it wrote
     if args.json:
         _print_json(summary.to_json())
         return 1 if outcome.error else 0
-    console = _console()
-    rows = [
-        (
-            p["value"],
-            p["round"],
-            {True: "success", False: "failure", None: "inconclusive"}[p["success"]],
-            json.dumps(p["result"], default=repr),
-        )
-        for p in sorted(outcome.history, key=lambda p: p["value"])
-    ]
-    console.print(
-        _table(f"{args.target}: {prop} tested", [prop, "round", "verdict", "result"], rows)
-    )
-    for label, entry in (("achieved", summary.achieved), ("failed", summary.failed)):
-        text = (
-            "none"
-            if entry is None
-            else f"{prop}={entry.value}  result {json.dumps(entry.result, default=repr)}"
-        )
-        console.print(f"{label}: {text}", markup=False)
-    interval = list(summary.interval) if summary.interval else None
-    console.print(f"interval: {interval} after {outcome.rounds} round(s)", markup=False)
-    if outcome.error:
-        console.print(f"error: {outcome.error}", markup=False)
-    console.print(f"results: {outcome.results_file}", markup=False)
-    from runner._cli_results import first_failure_of, print_end
+    from runner._cli_bisect import print_bisect_end
 
-    print_end(console, f"runner bisect {prop}", base_dir, first_failure_of(summary))
+    print_bisect_end(_console(), args.target, outcome, summary, base_dir)
     return 1 if outcome.error else 0
+
+
+def _probabilistic_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--method probabilistic``'s options, checked; refused with the bisection method."""
+    given = {
+        flag: value
+        for flag, value in (
+            ("--confidence", args.confidence),
+            ("--max-jobs", args.max_jobs),
+            ("--target-rate", args.target_rate),
+        )
+        if value is not None
+    }
+    if args.method != "probabilistic":
+        if given:
+            flag = next(iter(given))
+            raise _UsageError(
+                f"{flag} {given[flag]} applies to --method probabilistic only (the default, "
+                f"bisection, judges each value by --agg over its seeds); add --method "
+                f"probabilistic, or drop {flag}"
+            )
+        return {}
+    for flag in ("--confidence", "--target-rate"):
+        value = given.get(flag)
+        if value is not None and not 0 < value < 1:
+            example = "0.95" if flag == "--confidence" else "0.5"
+            raise _UsageError(
+                f"{flag} {value} must lie strictly between 0 and 1, e.g. {flag} {example}"
+            )
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise _UsageError(f"--max-jobs {args.max_jobs} must be >= 1 (jobs the search may run)")
+    return {
+        "method": "probabilistic",
+        "confidence": 0.95 if args.confidence is None else args.confidence,
+        "max_jobs": args.max_jobs,
+        "target_rate": 0.5 if args.target_rate is None else args.target_rate,
+    }
 
 
 def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int | float:
@@ -440,9 +464,19 @@ def build_parser() -> argparse.ArgumentParser:
         "runs once per seed and --agg combines them: all (default: every seed "
         "must succeed), any (one is enough) or mean (the expression is applied "
         "to the mean result). Failed jobs are left out; a value whose jobs all "
-        "failed is inconclusive.",
-        epilog="example: runner bisect train.py:train num_parameters=10:100 "
-        "--precision 1 --success 'result >= 0.5' --seeds 42,43",
+        "failed is inconclusive. With --method probabilistic, for outcomes that "
+        "vary from seed to seed, each job is judged on its own by --success, a "
+        "posterior over the threshold (and the noise) picks the values to run, "
+        "--seeds is the pool of repetitions (a value run again takes the next "
+        "unused seed; default 0..63), and the search stops once the --confidence "
+        "interval is no wider than --precision, or after --max-jobs jobs. The "
+        "end says the answer, the interval (and the estimate), the jobs run, the "
+        "margin to a comparison's target, whether the threshold may lie outside "
+        "the range, and contradicting verdicts.",
+        epilog="examples: runner bisect train.py:train num_parameters=10:100 "
+        "--precision 1 --success 'result >= 0.5' --seeds 42,43;  runner bisect "
+        "train.py:train hidden_units=1:128 --success 'result[\"acc\"] >= 0.9' "
+        "--method probabilistic --confidence 0.9 --max-jobs 60 --gpus 0 --cpu-slots 8",
     )
     _add_run_options(p)
     p.add_argument(
@@ -459,7 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="when a job's result counts as a success: comparisons, arithmetic, "
         "and/or/not, result['key'] (default: result is truthy)",
     )
-    p.add_argument("--seeds", default=None, metavar="S1,S2", help="seeds to run at each value")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S1,S2",
+        help="seeds to run at each value; with --method probabilistic the pool a value "
+        "tested again draws from (default there: 0,1,...,63)",
+    )
     p.add_argument(
         "--seed-key",
         default="seed",
@@ -484,7 +524,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel-points",
         default="auto",
         metavar="N",
-        help="values tested per round: auto (fill free slots) or N",
+        help="values tested per round: auto (fill free slots) or N (probabilistic: jobs per round)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("bisection", "probabilistic"),
+        default="bisection",
+        help="bisection (default: exact for a rule that does not vary by seed) or "
+        "probabilistic (noise-aware: a posterior over the threshold, one job per free slot)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="probabilistic: the credible interval's probability (default 0.95)",
+    )
+    p.add_argument(
+        "--max-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="probabilistic: the most jobs to run (default: ten per round bisection would need)",
+    )
+    p.add_argument(
+        "--target-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="probabilistic: the threshold is where a job succeeds with this "
+        "probability (default 0.5)",
     )
     p.set_defaults(handler=_cmd_bisect)
     return parser
@@ -523,6 +592,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from configs.errors import InvalidConfigurationError
     from runner._expr import ExpressionError
     from runner.errors import (
+        AggregationError,
         DeviceConfigError,
         ExecutorConfigError,
         MissingDependencyError,
@@ -546,6 +616,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     except bad_input as exc:
         print(f"runner {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except AggregationError as exc:
+        if isinstance(exc.__cause__, ExpressionError):
+            # A --success (or --agg mean) that does not fit what the jobs returned.
+            print(
+                f"runner {args.command}: error: --success {exc.__cause__}; the jobs' results "
+                "are kept in their folders: fix --success (or --agg) and rerun with --resume",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"runner {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (MissingDependencyError, SearchLockedError) as exc:
         # Not a bad argument: the message says what to install, or who runs the folder.
         print(f"runner {args.command}: {exc}", file=sys.stderr)

@@ -26,6 +26,12 @@ Aggregation across seeds for ``runner bisect`` (``--agg``), jobs that failed
 When every job of a value failed, the value is inconclusive: it runs once more,
 then the search stops with an error (see ``BinarySearchConfig.agg_results``).
 
+With ``--method probabilistic`` each job is judged on its own: the success
+expression on that job's result, whatever ``--agg`` says (``--agg`` then only
+shapes the result reported at the answer's two ends). The seeds are the pool of
+repetitions, a value tested again taking the next unused one; with no ``--seeds``
+the pool is :data:`DEFAULT_SEED_POOL`.
+
 Example:
     >>> # run_quick_grid("train.py:train", ["seed=[1,2]", "lr=[1e-3,1e-4]"], base_dir="runs/g")
 """
@@ -53,10 +59,12 @@ from configs.cli import parse_value
 from runner._expr import ExpressionError, compile_expression
 from runner.configs.search_configs import BinarySearchConfig, GridSearchConfig
 from runner.errors import SearchConfigError
-from runner.searches.margin import seeds_margin
+from runner.searches.margin import comparison_margin, seeds_margin
 
 __all__ = [
     "AGGREGATIONS",
+    "DEFAULT_SEED_POOL",
+    "METHODS",
     "ScriptBinarySearch",
     "ScriptFunction",
     "ScriptGridSearch",
@@ -69,6 +77,10 @@ __all__ = [
 ]
 
 AGGREGATIONS = ("all", "any", "mean")
+METHODS = ("bisection", "probabilistic")
+#: The seeds of a probabilistic ``runner bisect`` given no ``--seeds``: enough
+#: repetitions for any value the posterior keeps testing.
+DEFAULT_SEED_POOL = tuple(range(64))
 _MAX_FOLDER_CHARS = 120
 
 
@@ -351,11 +363,19 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
     agg: Literal["all", "any", "mean"] = "all"
 
     def agg_results(self, results: list[Any]) -> tuple[bool | None, Any]:
+        """A value's ``(success, result)`` over its jobs that ran (see the module docstring)."""
         ok = [r for r in results if r.success]
         if not ok:
             return None, None
         expr = compile_expression(self.success)
         values = [r.result for r in ok]
+        if self.method == "probabilistic":
+            # The jobs were judged one by one: the value's verdict is their share of
+            # successes against target_rate; --agg only shapes the result reported.
+            verdicts = [bool(expr.evaluate({"result": v})) for v in values]
+            shown = mean_result(values) if self.agg == "mean" else values
+            shown = values[0] if shown is values and len(values) == 1 else shown
+            return sum(verdicts) >= self.target_rate * len(verdicts), shown
         if self.agg == "mean":
             mean = mean_result(values)
             return bool(expr.evaluate({"result": mean})), mean
@@ -363,7 +383,21 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
         success = all(verdicts) if self.agg == "all" else any(verdicts)
         return success, values[0] if len(values) == 1 else values
 
+    def job_success(self, result: Any) -> bool | None:
+        """One job's verdict (``--method probabilistic``): the success expression on its
+        own result, whatever ``--agg`` says; None for a job that failed (not counted)."""
+        if not result.success:
+            return None
+        return bool(compile_expression(self.success).evaluate({"result": result.result}))
+
     def margin(self, result: Any) -> float | None:
+        if self.method == "probabilistic" and self.agg != "mean" and isinstance(result, list):
+            # Each job was judged alone: the margin that says something is the mean's.
+            try:
+                result = mean_result(result)
+            except ExpressionError:
+                return None
+            return comparison_margin(self.success, result)
         return seeds_margin(self.success, result, self.agg)
 
 
@@ -434,11 +468,20 @@ def build_binary_search(
     parallel_points: int | str = "auto",
     timeout: float | None = None,
     retries: int = 0,
+    method: str = "bisection",
+    confidence: float = 0.95,
+    max_jobs: int | None = None,
+    target_rate: float = 0.5,
 ) -> ScriptBinarySearch:
     """The binary search the tokens describe (validated; nothing runs yet).
 
+    With ``method="probabilistic"`` and no ``seeds``, the seeds of
+    :data:`DEFAULT_SEED_POOL` are the pool of repetitions (unless ``seed_key`` is
+    swept on the command line, ``seed=[...]``, which is then the pool).
+
     Raises:
-        SearchConfigError: No ``key=lo:hi`` token, a bad ``--agg``...
+        SearchConfigError: No ``key=lo:hi`` token, a bad ``--agg`` or ``--method``, a
+            probabilistic search with no seed field to draw repetitions from...
         ExpressionError: The success expression is not allowed.
 
     Example:
@@ -453,7 +496,11 @@ def build_binary_search(
         raise SearchConfigError(
             "no range to search: give one key=lo:hi token, e.g. num_parameters=10:100"
         )
+    if method not in METHODS:
+        raise SearchConfigError(f"--method {method!r} must be one of {', '.join(METHODS)}")
     sweep = dict(args.sweep)
+    if method == "probabilistic" and not seeds and seed_key not in sweep:
+        seeds = _default_seed_pool(args.base_config, seed_key, tokens)
     if seeds:
         if seed_key in sweep:
             raise SearchConfigError(f"{seed_key} is given both as --seeds and as {seed_key}=[...]")
@@ -474,4 +521,32 @@ def build_binary_search(
         agg=agg,  # type: ignore[arg-type]
         timeout=timeout,
         retries=retries,
+        method=method,  # type: ignore[arg-type]
+        confidence=confidence,
+        max_jobs=max_jobs,
+        target_rate=target_rate,
     )
+
+
+def _default_seed_pool(config: Any, seed_key: str, tokens: Sequence[str]) -> Sequence[Any]:
+    """:data:`DEFAULT_SEED_POOL`, once ``seed_key`` is known to be a field the command
+    line leaves free; else the error says how to give the pool."""
+    fixed = [t for t in tokens if t.partition("=")[0].strip() == seed_key]
+    if fixed:
+        raise SearchConfigError(
+            f"{fixed[0]} fixes the seed, but --method probabilistic runs each value again "
+            f"with a new seed; drop {fixed[0]} (the default pool is seeds "
+            f"{DEFAULT_SEED_POOL[0]}..{DEFAULT_SEED_POOL[-1]}) or give the pool, e.g. "
+            f"--seeds 0,1,2,3"
+        )
+    try:
+        _coerced(config, seed_key, repr(DEFAULT_SEED_POOL[0]))
+    except Exception as exc:  # not a field, or not one an int seed fits
+        raise SearchConfigError(
+            f"--method probabilistic runs each value again with a new seed from a pool, but "
+            f"--seed-key {seed_key!r} is no field of {type(config).__name__} that takes "
+            f"seed {DEFAULT_SEED_POOL[0]} ({exc}); name the config's seed field with "
+            "--seed-key KEY, or give the pool of values it takes with --seeds, e.g. "
+            "--seed-key seed --seeds 0,1,2,3"
+        ) from None
+    return DEFAULT_SEED_POOL

@@ -1,0 +1,371 @@
+"""``runner bisect --method probabilistic`` and what every ``runner bisect`` says at its
+end (issue 16): the estimate and its interval, the jobs run, the margin, a threshold
+outside the range, contradicting verdicts; the flags that only the probabilistic
+method takes, refused otherwise.
+
+The user's script draws each job's outcome from its seed and value (a logistic chance
+of success through ``threshold``, scale ``noise``): noisy, and the same on every run.
+``--parallel-points`` fixes the jobs a round, so a search's path is too.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import run_cli
+
+import runner._cli_bisect
+from runner.cli import main
+from runner.job_result import GPUJobResult
+from runner.quick_sweep import DEFAULT_SEED_POOL, build_binary_search, load_function
+
+RULE_SCRIPT = textwrap.dedent(
+    """
+    from __future__ import annotations
+
+    import math
+    import random
+
+    from configs import pydraclass
+
+
+    @pydraclass
+    class RuleConfig:
+        width: int = 10
+        seed: int = 0
+        threshold: int = 20
+        noise: float = 0.0
+        dip: int = -1
+
+
+    def rule(config: RuleConfig) -> dict:
+        if config.noise > 0:
+            z = (config.width - config.threshold + 0.5) / config.noise
+            chance = 1 / (1 + math.exp(-z))
+        else:
+            chance = 1.0 if config.width >= config.threshold else 0.0
+        draw = random.Random(config.seed * 100003 + config.width).random()
+        passed = draw < chance or config.width == config.dip
+        return {"label": "pass" if passed else "fail", "score": float(passed)}
+
+
+    @pydraclass
+    class PlainConfig:
+        width: int = 10
+
+
+    def plain(config: PlainConfig) -> bool:
+        return config.width >= 20
+    """
+)
+SCORE = 'result["score"] >= 0.5'
+LABEL = 'result["label"] == "pass"'
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("rule_script")
+    (folder / "rule_script.py").write_text(RULE_SCRIPT)
+    return folder / "rule_script.py"
+
+
+def _bisect(
+    script: Path, base_dir: Path, *args: str, success: str = SCORE, fn: str = "rule"
+) -> Any:
+    argv = [*args, "--success", success, "--no-progress", "--base-dir", str(base_dir)]
+    result = run_cli(["bisect", f"{script}:{fn}", *argv])
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def _probabilistic(script: Path, base_dir: Path, *args: str, success: str = SCORE) -> Any:
+    """A probabilistic search, four jobs a round (so its path is the same on every run)."""
+    more = ["--method", "probabilistic", "--parallel-points", "4"]
+    return _bisect(script, base_dir, *args, *more, success=success)
+
+
+def _line(stdout: str, prefix: str) -> str:
+    lines = [line for line in stdout.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, stdout
+    return lines[0]
+
+
+def _summary(base_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((base_dir / "summary.json").read_text())
+    return data
+
+
+# -- the probabilistic method ------------------------------------------------------------
+
+
+def test_probabilistic_search_of_a_noisy_rule_prints_estimate_interval_and_jobs(
+    script: Path, tmp_path: Path
+) -> None:
+    run = _probabilistic(
+        script,
+        tmp_path / "noisy",
+        *"width=1:40 threshold=20 noise=1 --max-jobs 48".split(),
+    )
+    assert run.returncode == 0, run.stderr
+    # No --seeds: the default pool, said once.
+    assert run.stderr.count("seed 0..63 are the pool of repetitions") == 1
+    line = _line(run.stdout, "estimate: ")
+    found = re.fullmatch(
+        r"estimate: width=(\d+), 95% interval \[(\d+), (\d+)\] after (\d+) job\(s\) in \d+ "
+        r"round\(s\).*",
+        line,
+    )
+    assert found, line
+    estimate, lo, hi, jobs = map(int, found.groups())
+    assert abs(estimate - 20) <= 2 and lo <= estimate <= hi
+    assert lo <= 20 <= hi  # the interval holds the true threshold
+    assert jobs <= 48
+    summary = _summary(tmp_path / "noisy")
+    assert summary["method"] == "probabilistic" and summary["estimate"] == estimate
+    assert summary["num_jobs"] == jobs and summary["confidence"] == 0.95
+    # A value tested again took the next unused seed of the pool, and every job was
+    # judged on its own: the tallies are the jobs' own outcomes.
+    seeds_at: dict[int, list[int]] = {}
+    for point in summary["points"]:
+        for job in point["jobs"]:
+            seeds_at.setdefault(point["value"], []).append(job["point"]["seed"])
+        assert point["successes"] == sum(j["result"]["score"] == 1.0 for j in point["jobs"])
+    for seeds in seeds_at.values():
+        assert seeds == list(range(len(seeds)))
+    assert max(len(s) for s in seeds_at.values()) > 1  # the search did re-test values
+    # The answer's two ends, each with its tally.
+    achieved = _line(run.stdout, "achieved: ")
+    assert re.fullmatch(r"achieved: width=\d+  \d+/\d+ job\(s\) succeeded", achieved)
+    assert _line(run.stdout, "margin to the target: ")
+
+
+def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
+    script: Path, tmp_path: Path
+) -> None:
+    exact = _probabilistic(
+        script,
+        tmp_path / "exact",
+        *"width=1:40 threshold=23 --seeds 5,6,7,8,9,10,11,12".split(),
+    )
+    assert exact.returncode == 0, exact.stderr
+    assert "pool of repetitions" not in exact.stderr  # --seeds given: no default to say
+    line = _line(exact.stdout, "estimate: ")
+    assert line.startswith("estimate: width=23, 95% interval [22, 23] after "), line
+    assert "wider than --precision" not in line
+    assert _line(exact.stdout, "achieved: ").startswith("achieved: width=23  ")
+    assert _line(exact.stdout, "failed: ").startswith("failed: width=22  ")
+    seeds = {j["point"]["seed"] for p in _summary(tmp_path / "exact")["points"] for j in p["jobs"]}
+    assert seeds <= set(range(5, 13))
+    # Bisection agrees.
+    classic = _bisect(script, tmp_path / "classic", "width=1:40", "threshold=23")
+    assert classic.returncode == 0, classic.stderr
+    assert re.fullmatch(
+        r"interval: \[22, 23\] after \d+ round\(s\), \d+ job\(s\)",
+        _line(classic.stdout, "interval: "),
+    )
+
+
+def test_each_job_is_judged_by_the_success_expression_on_its_own_result(
+    script: Path, tmp_path: Path
+) -> None:
+    # --agg mean averages the numeric keys only; a rule on a text key still judges each
+    # job, because each job is judged on its own result, not on a mean of one.
+    run = _probabilistic(
+        script,
+        tmp_path / "label",
+        *"width=1:40 threshold=20 noise=1 --agg mean --max-jobs 24".split(),
+        success=LABEL,
+    )
+    assert run.returncode == 0, run.stderr
+    points = _summary(tmp_path / "label")["points"]
+    assert sum(p["judged"] for p in points) == 24
+    for point in points:
+        labels = [job["result"]["label"] for job in point["jobs"]]
+        assert point["successes"] == labels.count("pass")
+    # The ends report the mean result (--agg mean) beside the tally.
+    assert 'mean result {"score": ' in _line(run.stdout, "achieved: ")
+
+
+def test_job_success_of_the_script_search(script: Path, tmp_path: Path) -> None:
+    def search(agg: str) -> Any:
+        return build_binary_search(
+            load_function(f"{script}:rule"),
+            ["width=1:40"],
+            base_dir=str(tmp_path / "s"),
+            precision=1,
+            success=LABEL,
+            agg=agg,
+            method="probabilistic",
+        )
+
+    passed = GPUJobResult(success=True, result={"label": "pass", "score": 1.0})
+    failed = GPUJobResult(success=True, result={"label": "fail", "score": 0.0})
+    crashed = GPUJobResult(success=False, error="Traceback ...")
+    for agg in ("all", "any", "mean"):
+        config = search(agg)
+        assert config.job_success(passed) is True
+        assert config.job_success(failed) is False
+        assert config.job_success(crashed) is None  # not counted
+    config = search("mean")
+    # A value's verdict: its share of successes against target_rate; the mean reported.
+    assert config.agg_results([passed, failed, crashed]) == (True, {"score": 0.5})
+    assert config.agg_results([failed, failed, passed])[0] is False
+    assert config.sweep_props == {"seed": list(DEFAULT_SEED_POOL)}
+
+
+# -- what the end says, for both methods --------------------------------------------------
+
+
+def test_every_value_succeeding_says_the_untested_end_and_widen_the_range(
+    script: Path, tmp_path: Path
+) -> None:
+    below = _bisect(script, tmp_path / "below", "width=5:40", "threshold=0")
+    assert below.returncode == 0, below.stderr
+    assert _line(below.stdout, "outside range: ") == (
+        "outside range: every tested value succeeded, so the threshold may lie at or below "
+        "width=5 (width=5 was not tested); widen the range, e.g. width=0:40"
+    )
+    above = _bisect(script, tmp_path / "above", "width=5:40", "threshold=99")
+    assert above.returncode == 0, above.stderr
+    assert _line(above.stdout, "outside range: ") == (
+        "outside range: every tested value failed, so the threshold may lie at or above "
+        "width=40 (width=40 was not tested); widen the range, e.g. width=5:75"
+    )
+    assert _line(above.stdout, "achieved: ") == "achieved: none"
+    noisy = _probabilistic(script, tmp_path / "prob", "width=5:40", "threshold=0")
+    assert noisy.returncode == 0, noisy.stderr
+    assert "widen the range, e.g. width=0:40" in _line(noisy.stdout, "outside range: ")
+    assert "interval [below 5, " in _line(noisy.stdout, "estimate: ")
+
+
+def test_contradicting_verdicts_are_counted_and_said_unresolved(
+    script: Path, tmp_path: Path
+) -> None:
+    # Round one tests 13, 22 and 31: 13 succeeds (the dip) below 22, which fails.
+    run = _bisect(
+        script,
+        tmp_path / "dip",
+        *"width=5:40 threshold=30 dip=13 --parallel-points 3".split(),
+    )
+    assert run.returncode == 0, run.stderr
+    line = _line(run.stdout, "contradictions: ")
+    assert line.startswith(
+        "contradictions: 1 pair of verdicts no monotone rule gives, unresolved: "
+        "width=13 succeeded but width=22 failed"
+    ), line
+    assert "--method probabilistic" in line
+    clean = _bisect(
+        script, tmp_path / "clean", "width=5:40", "threshold=30", "--parallel-points", "3"
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "contradictions:" not in clean.stdout and "outside range:" not in clean.stdout
+    assert _line(clean.stdout, "margin to the target: ") == (
+        "margin to the target: +0.5 at width=30, -0.5 at width=29"
+    )
+
+
+def test_json_of_a_probabilistic_search_carries_the_estimate(script: Path, tmp_path: Path) -> None:
+    run = run_cli(
+        [
+            "bisect",
+            f"{script}:rule",
+            "width=1:40",
+            "threshold=23",
+            "--success",
+            SCORE,
+            "--method",
+            "probabilistic",
+            "--confidence",
+            "0.9",
+            "--parallel-points",
+            "4",
+            "--json",
+            "--base-dir",
+            str(tmp_path / "j"),
+        ]
+    )
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert (data["estimate"], data["confidence"], data["interval"]) == (23, 0.9, [22, 23])
+
+
+def test_a_rule_that_does_not_fit_the_results_is_one_line_naming_success(
+    script: Path, tmp_path: Path
+) -> None:
+    # Bisection's --agg mean applies the rule to the mean, which has no text key.
+    run = _bisect(
+        script,
+        tmp_path / "bad",
+        *"width=1:40 --agg mean --seeds 1,2".split(),
+        success=LABEL,
+    )
+    assert run.returncode == 2
+    assert 'runner bisect: error: --success \'result["label"] == "pass"\' failed on' in run.stderr
+    assert "fix --success (or --agg)" in run.stderr
+
+
+# -- flags -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--confidence", "0.9"], "--confidence 0.9 applies to --method probabilistic only"),
+        (["--max-jobs", "10"], "--max-jobs 10 applies to --method probabilistic only"),
+        (["--target-rate", "0.3"], "add --method probabilistic, or drop --target-rate"),
+        (["--method", "probabilistic", "--confidence", "1.5"], "--confidence 1.5 must lie"),
+        (["--method", "probabilistic", "--confidence", "0"], "strictly between 0 and 1"),
+        (["--method", "probabilistic", "--target-rate", "1"], "--target-rate 1.0 must lie"),
+        (["--method", "probabilistic", "--max-jobs", "0"], "--max-jobs 0 must be >= 1"),
+        (["--method", "probabilistic", "seed=3"], "seed=3 fixes the seed"),
+        (["--method", "probabilistic", "--seed-key", "rng"], "--seed-key 'rng' is no field"),
+    ],
+)
+def test_misused_probabilistic_flags_exit_2_naming_the_flag(
+    script: Path,
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bisect", f"{script}:rule", "width=1:40", *extra, "--base-dir", str(tmp_path / "b")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()  # nothing started
+
+
+def test_a_config_without_a_seed_field_names_seed_key_and_seeds(
+    script: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bisect", f"{script}:plain", "width=1:40", "--method", "probabilistic"]
+    assert main([*argv, "--base-dir", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "--seed-key 'seed' is no field of PlainConfig" in err
+    assert "--seed-key KEY" in err and "--seeds" in err
+    with pytest.raises(SystemExit) as exit_info:  # argparse: not a method
+        main(["bisect", f"{script}:rule", "width=1:40", "--method", "bayes"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'bayes'" in capsys.readouterr().err
+
+
+def test_help_names_the_method_flags_and_a_probabilistic_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["bisect", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for flag in ("--method {bisection,probabilistic}", "--confidence P", "--max-jobs N"):
+        assert flag in out
+    assert "--target-rate R" in out and "default there: 0,1,...,63" in out
+    assert "--method probabilistic --confidence 0.9 --max-jobs 60" in out
+
+
+def test_the_end_lines_docstring_example_runs_as_written() -> None:
+    assert doctest.testmod(runner._cli_bisect).failed == 0

@@ -14,7 +14,7 @@ Example:
     achieved: w=11  result 0.5
     failed: none
     interval: [10, 11] after 2 round(s), 4 job(s)
-    outside range: every tested value succeeded, so the threshold may lie at or below w=10 (w=10 was not tested); widen the range, e.g. w=0:100
+    outside range: every tested value succeeded, so the threshold may lie at or below w=10 (w=10 was not tested); widen the range, e.g. w=0:100, ...
     contradictions: 1 pair of verdicts no monotone rule gives, unresolved: w=32 succeeded but w=55 failed; ...
 """
 
@@ -171,9 +171,10 @@ def _outside_line(summary: SearchSummary, side: str) -> str:
         if tested
         else (f"{prop}={format_value(end)} was not tested")
     )
+    ends = "" if tested or summary.method == "probabilistic" else ", or --test-range-ends yes"
     return (
         f"outside range: every tested value {every}, so the threshold may lie at or {side} "
-        f"{prop}={format_value(end)} ({state}); widen the range{_wider(summary, side)}"
+        f"{prop}={format_value(end)} ({state}); widen the range{_wider(summary, side)}{ends}"
     )
 
 
@@ -216,5 +217,8 @@ def _contradictions_line(summary: SearchSummary) -> str:
     more = f" (and {len(pairs) - _PAIRS_SHOWN} more)" if len(pairs) > _PAIRS_SHOWN else ""
     hint = ""
     if resolved < len(pairs) and summary.method != "probabilistic":
-        hint = "; the answer follows bisection's path (--method probabilistic weighs every job)"
+        hint = (
+            "; the answer follows bisection's path (--repetitions below the number of "
+            "--seeds re-tests such values; --method probabilistic weighs every job)"
+        )
     return f"contradictions: {count}, {state}: {named}{more}{hint}"

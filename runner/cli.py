@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -246,6 +247,7 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
                 f"--parallel-points {parallel!r} must be 'auto' or a whole number"
             ) from None
     probabilistic = _probabilistic_options(args)
+    bisection = _bisection_options(args)
     script = _load_script(args.target)
     base_dir = args.base_dir or default_base_dir(script)
     precision = _precision(args.precision, script, args.overrides)
@@ -264,7 +266,9 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         retries=args.retries,
         **probabilistic,
+        **bisection,
     )
+    _check_repetitions(args.repetitions, search.sweep_props)
     print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
     if (
         probabilistic
@@ -287,6 +291,38 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
 
     print_bisect_end(_console(), args.target, outcome, summary, base_dir)
     return 1 if outcome.error else 0
+
+
+def _bisection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--repetitions`` and ``--test-range-ends``: classic bisection's, refused otherwise."""
+    given = [
+        f"{flag} {value}"
+        for flag, value in (
+            ("--repetitions", args.repetitions),
+            ("--test-range-ends", args.test_range_ends),
+        )
+        if value is not None
+    ]
+    if args.method == "probabilistic" and given:
+        raise _UsageError(
+            f"{given[0]} applies to --method bisection only (the probabilistic method runs "
+            f"one job at a time and its posterior covers the range's ends); drop "
+            f"{given[0].split()[0]}"
+        )
+    if args.repetitions is not None and args.repetitions < 1:
+        raise _UsageError(f"--repetitions {args.repetitions} must be >= 1 (seeds per value)")
+    ends = {None: "auto", "auto": "auto", "yes": True, "no": False}[args.test_range_ends]
+    return {"repetitions": args.repetitions, "test_range_ends": ends}
+
+
+def _check_repetitions(repetitions: int | None, sweep: dict[str, list[Any]]) -> None:
+    pool = math.prod(len(values) for values in sweep.values())
+    if repetitions is not None and repetitions > pool:
+        raise _UsageError(
+            f"--repetitions {repetitions} is more than the {pool} seed(s) (and swept "
+            "combinations) to run at a value; give more --seeds, e.g. --seeds "
+            f"{','.join(str(i) for i in range(repetitions + 2))}, or a smaller --repetitions"
+        )
 
 
 def _probabilistic_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -525,6 +561,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         metavar="N",
         help="values tested per round: auto (fill free slots) or N (probabilistic: jobs per round)",
+    )
+    p.add_argument(
+        "--repetitions",
+        type=int,
+        default=None,
+        metavar="K",
+        help="bisection: seeds run at each value (default: every --seeds); the rest are "
+        "kept to re-test values whose verdicts contradict each other",
+    )
+    p.add_argument(
+        "--test-range-ends",
+        choices=("auto", "yes", "no"),
+        default=None,
+        help="bisection: test lo and hi themselves in the first round: auto (default: "
+        "when the round has room), yes, no",
     )
     p.add_argument(
         "--method",

@@ -472,6 +472,8 @@ def build_binary_search(
     confidence: float = 0.95,
     max_jobs: int | None = None,
     target_rate: float = 0.5,
+    repetitions: int | None = None,
+    test_range_ends: bool | str = "auto",
 ) -> ScriptBinarySearch:
     """The binary search the tokens describe (validated; nothing runs yet).
 
@@ -525,6 +527,8 @@ def build_binary_search(
         confidence=confidence,
         max_jobs=max_jobs,
         target_rate=target_rate,
+        repetitions=repetitions,
+        test_range_ends=test_range_ends,  # type: ignore[arg-type]
     )
 
 

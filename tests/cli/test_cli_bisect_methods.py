@@ -51,7 +51,7 @@ RULE_SCRIPT = textwrap.dedent(
         else:
             chance = 1.0 if config.width >= config.threshold else 0.0
         draw = random.Random(config.seed * 100003 + config.width).random()
-        passed = draw < chance or config.width == config.dip
+        passed = draw < chance or (config.width == config.dip and config.seed == 0)
         return {"label": "pass" if passed else "fail", "score": float(passed)}
 
 
@@ -229,18 +229,27 @@ def test_every_value_succeeding_says_the_untested_end_and_widen_the_range(
     assert below.returncode == 0, below.stderr
     assert _line(below.stdout, "outside range: ") == (
         "outside range: every tested value succeeded, so the threshold may lie at or below "
-        "width=5 (width=5 was not tested); widen the range, e.g. width=0:40"
+        "width=5 (width=5 was not tested); widen the range, e.g. width=0:40, or "
+        "--test-range-ends yes"
+    )
+    ends = _bisect(
+        script, tmp_path / "ends", "width=5:40", "threshold=0", "--test-range-ends", "yes"
+    )
+    assert ends.returncode == 0, ends.stderr
+    assert _line(ends.stdout, "outside range: ").endswith(
+        "at or below width=5 (width=5 succeeded too); widen the range, e.g. width=0:40"
     )
     above = _bisect(script, tmp_path / "above", "width=5:40", "threshold=99")
     assert above.returncode == 0, above.stderr
     assert _line(above.stdout, "outside range: ") == (
         "outside range: every tested value failed, so the threshold may lie at or above "
-        "width=40 (width=40 was not tested); widen the range, e.g. width=5:75"
+        "width=40 (width=40 was not tested); widen the range, e.g. width=5:75, or "
+        "--test-range-ends yes"
     )
     assert _line(above.stdout, "achieved: ") == "achieved: none"
     noisy = _probabilistic(script, tmp_path / "prob", "width=5:40", "threshold=0")
     assert noisy.returncode == 0, noisy.stderr
-    assert "widen the range, e.g. width=0:40" in _line(noisy.stdout, "outside range: ")
+    assert _line(noisy.stdout, "outside range: ").endswith("widen the range, e.g. width=0:40")
     assert "interval [below 5, " in _line(noisy.stdout, "estimate: ")
 
 
@@ -259,7 +268,28 @@ def test_contradicting_verdicts_are_counted_and_said_unresolved(
         "contradictions: 1 pair of verdicts no monotone rule gives, unresolved: "
         "width=13 succeeded but width=22 failed"
     ), line
-    assert "--method probabilistic" in line
+    assert "--repetitions below the number of --seeds" in line
+    # A pool to re-test from: width=13 succeeds with seed 0 only, so two more seeds
+    # there turn its mean into a failure, and the pair is resolved.
+    retested = _bisect(
+        script,
+        tmp_path / "retest",
+        *"width=5:40 threshold=30 dip=13 --parallel-points 3".split(),
+        *"--seeds 0,1,2 --repetitions 1 --agg mean".split(),
+    )
+    assert retested.returncode == 0, retested.stderr
+    assert _line(retested.stdout, "contradictions: ") == (
+        "contradictions: 1 pair of verdicts no monotone rule gives, resolved by re-testing: "
+        "width=13 succeeded but width=22 failed"
+    )
+    assert _line(retested.stdout, "achieved: ").startswith("achieved: width=30  ")
+    seeds_at_13 = [
+        job["point"]["seed"]
+        for point in _summary(tmp_path / "retest")["points"]
+        if point["value"] == 13
+        for job in point["jobs"]
+    ]
+    assert seeds_at_13 == [0, 1, 2]
     clean = _bisect(
         script, tmp_path / "clean", "width=5:40", "threshold=30", "--parallel-points", "3"
     )
@@ -325,6 +355,10 @@ def test_a_rule_that_does_not_fit_the_results_is_one_line_naming_success(
         (["--method", "probabilistic", "--max-jobs", "0"], "--max-jobs 0 must be >= 1"),
         (["--method", "probabilistic", "seed=3"], "seed=3 fixes the seed"),
         (["--method", "probabilistic", "--seed-key", "rng"], "--seed-key 'rng' is no field"),
+        (["--method", "probabilistic", "--repetitions", "1"], "--method bisection only"),
+        (["--method", "probabilistic", "--test-range-ends", "no"], "drop --test-range-ends"),
+        (["--repetitions", "0"], "--repetitions 0 must be >= 1"),
+        (["--repetitions", "3", "--seeds", "1,2"], "--repetitions 3 is more than the 2 seed"),
     ],
 )
 def test_misused_probabilistic_flags_exit_2_naming_the_flag(

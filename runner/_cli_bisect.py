@@ -1,7 +1,10 @@
-"""What ``runner bisect`` prints when its search ends: the values it tested, the answer
-with its interval (for ``--method probabilistic`` the estimate and its credible
-interval), the jobs run, and what the answer can't say: the margin at the answer, a
-threshold that may lie outside the range, verdicts that contradict each other.
+"""``runner bisect``: its options checked against the method (``--confidence``,
+``--max-jobs`` and ``--target-rate`` are the probabilistic method's; ``--repetitions``
+and ``--test-range-ends`` bisection's), the search run, and what it prints when it
+ends: the values it tested, the answer with its interval (for ``--method
+probabilistic`` the estimate and its credible interval), the jobs run, and what the
+answer can't say: the margin at the answer, a threshold that may lie outside the
+range, verdicts that contradict each other.
 
 Example:
     >>> from runner.searches.summary import InconsistentPair, SearchSummary, ValueOutcome
@@ -20,17 +23,21 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 
-from runner._cli_common import safe_text, table
+from runner._cli_common import UsageError, console, print_json, safe_text, table
 from runner._cli_results import first_failure_of, print_end
 from runner.searches.summary import SearchSummary
 from runner.sweep_text import format_value
 from runner.threshold_words import threshold_warnings
 
-__all__ = ["bisect_end_lines", "print_bisect_end"]
+__all__ = ["bisect_end_lines", "print_bisect_end", "run_bisect"]
 
 #: Contradicting pairs named one by one; past that, a count.
 _PAIRS_SHOWN = 3
@@ -38,16 +45,181 @@ _PAIRS_SHOWN = 3
 _RESULT_CHARS = 80
 
 
+def _parse_seeds(text: str | None) -> list[Any]:
+    from configs.cli import parse_value
+
+    if not text:
+        return []
+    seeds = [parse_value(part.strip()) for part in text.split(",") if part.strip()]
+    if not seeds:
+        raise UsageError(f"--seeds {text!r} lists no seed; e.g. --seeds 42,43")
+    return seeds
+
+
+def run_bisect(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``runner bisect``, its arguments parsed and its run options (``--gpus``...) checked:
+    the search built and checked, run, and its end printed; the exit code."""
+    from runner.binary_search import run_binary_searches
+    from runner.quick_sweep import (
+        DEFAULT_SEED_POOL,
+        build_binary_search,
+        default_base_dir,
+        load_function,
+    )
+
+    if args.precision is not None and not args.precision > 0:
+        raise UsageError(f"--precision {args.precision} must be > 0")
+    parallel: int | str = args.parallel_points
+    if parallel != "auto":
+        try:
+            parallel = int(parallel)
+        except ValueError:
+            raise UsageError(
+                f"--parallel-points {parallel!r} must be 'auto' or a whole number"
+            ) from None
+    probabilistic = _probabilistic_options(args)
+    bisection = _bisection_options(args)
+    script = load_function(args.target)
+    base_dir = args.base_dir or default_base_dir(script)
+    precision = _precision(args.precision, script, args.overrides)
+    search = build_binary_search(
+        script,
+        args.overrides,
+        base_dir=base_dir,
+        precision=precision,
+        success=args.success,
+        seeds=_parse_seeds(args.seeds),
+        seed_key=args.seed_key,
+        agg=args.agg,
+        lower=args.direction == "lower",
+        scale=args.scale,
+        parallel_points=parallel,
+        timeout=args.timeout,
+        retries=args.retries,
+        **probabilistic,
+        **bisection,
+    )
+    _check_repetitions(args.repetitions, search.sweep_props)
+    print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
+    if (
+        probabilistic
+        and not args.seeds
+        and search.sweep_props.get(args.seed_key) == list(DEFAULT_SEED_POOL)
+    ):
+        print(
+            f"runner bisect: no --seeds: {args.seed_key} {DEFAULT_SEED_POOL[0]}.."
+            f"{DEFAULT_SEED_POOL[-1]} are the pool of repetitions (a value tested again "
+            "takes the next one)",
+            file=sys.stderr,
+        )
+    [outcome] = run_binary_searches([search], **options)
+    summary = outcome.summary
+    assert summary is not None  # every finished search carries the summary it wrote
+    if args.json:
+        print_json(summary.to_json())
+        return 1 if outcome.error else 0
+    print_bisect_end(console(), args.target, outcome, summary, base_dir)
+    return 1 if outcome.error else 0
+
+
+def _bisection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--repetitions`` and ``--test-range-ends``: classic bisection's, refused otherwise."""
+    given = [
+        f"{flag} {value}"
+        for flag, value in (
+            ("--repetitions", args.repetitions),
+            ("--test-range-ends", args.test_range_ends),
+        )
+        if value is not None
+    ]
+    if args.method == "probabilistic" and given:
+        raise UsageError(
+            f"{given[0]} applies to --method bisection only (the probabilistic method runs "
+            f"one job at a time and its posterior covers the range's ends); drop "
+            f"{given[0].split()[0]}"
+        )
+    if args.repetitions is not None and args.repetitions < 1:
+        raise UsageError(f"--repetitions {args.repetitions} must be >= 1 (seeds per value)")
+    ends = {None: "auto", "auto": "auto", "yes": True, "no": False}[args.test_range_ends]
+    return {"repetitions": args.repetitions, "test_range_ends": ends}
+
+
+def _check_repetitions(repetitions: int | None, sweep: dict[str, list[Any]]) -> None:
+    pool = math.prod(len(values) for values in sweep.values())
+    if repetitions is not None and repetitions > pool:
+        raise UsageError(
+            f"--repetitions {repetitions} is more than the {pool} seed(s) (and swept "
+            "combinations) to run at a value; give more --seeds, e.g. --seeds "
+            f"{','.join(str(i) for i in range(repetitions + 2))}, or a smaller --repetitions"
+        )
+
+
+def _probabilistic_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--method probabilistic``'s options, checked; refused with the bisection method."""
+    given = {
+        flag: value
+        for flag, value in (
+            ("--confidence", args.confidence),
+            ("--max-jobs", args.max_jobs),
+            ("--target-rate", args.target_rate),
+        )
+        if value is not None
+    }
+    if args.method != "probabilistic":
+        if given:
+            flag = next(iter(given))
+            raise UsageError(
+                f"{flag} {given[flag]} applies to --method probabilistic only (the default, "
+                f"bisection, judges each value by --agg over its seeds); add --method "
+                f"probabilistic, or drop {flag}"
+            )
+        return {}
+    for flag in ("--confidence", "--target-rate"):
+        value = given.get(flag)
+        if value is not None and not 0 < value < 1:
+            example = "0.95" if flag == "--confidence" else "0.5"
+            raise UsageError(
+                f"{flag} {value} must lie strictly between 0 and 1, e.g. {flag} {example}"
+            )
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise UsageError(f"--max-jobs {args.max_jobs} must be >= 1 (jobs the search may run)")
+    return {
+        "method": "probabilistic",
+        "confidence": 0.95 if args.confidence is None else args.confidence,
+        "max_jobs": args.max_jobs,
+        "target_rate": 0.5 if args.target_rate is None else args.target_rate,
+    }
+
+
+def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int | float:
+    """``--precision``, or 1 when it is left out and the searched prop is an integer."""
+    from runner.quick_sweep import parse_sweep_args
+
+    if given is not None:
+        return int(given) if float(given).is_integer() else given
+    searched = parse_sweep_args(script.config_class, tokens, allow_range=True).searched
+    if searched is None:
+        return 1  # build_binary_search says what is missing
+    key, lo, hi = searched
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+        return 1
+    raise UsageError(
+        f"{key}={lo}:{hi} is not a range of integers, so there is no natural precision; "
+        "pass --precision, e.g. --precision 0.01"
+    )
+
+
 def print_bisect_end(
-    console: Any, target: str, outcome: Any, summary: SearchSummary, base_dir: str
+    out: Any, target: str, outcome: Any, summary: SearchSummary, base_dir: str
 ) -> None:
-    """The table of tested values, the answer and what it can't say, where the results are."""
+    """The table of tested values, the answer and what it can't say, where the results are
+    (``out``: a rich console)."""
     prop = summary.prop or "value"
-    console.print(_tested_table(target, prop, outcome.history, summary.method))
+    out.print(_tested_table(target, prop, outcome.history, summary.method))
     for line in bisect_end_lines(summary, error=outcome.error):
-        console.print(safe_text(line), markup=False, soft_wrap=True)
-    console.print(f"results: {outcome.results_file}", markup=False, soft_wrap=True)
-    print_end(console, f"runner bisect {prop}", base_dir, first_failure_of(summary))
+        out.print(safe_text(line), markup=False, soft_wrap=True)
+    out.print(f"results: {outcome.results_file}", markup=False, soft_wrap=True)
+    print_end(out, f"runner bisect {prop}", base_dir, first_failure_of(summary))
 
 
 def _tested_table(target: str, prop: str, history: list[dict[str, Any]], method: Any) -> Any:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -220,164 +219,10 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _parse_seeds(text: str | None) -> list[Any]:
-    from configs.cli import parse_value
-
-    if not text:
-        return []
-    seeds = [parse_value(part.strip()) for part in text.split(",") if part.strip()]
-    if not seeds:
-        raise _UsageError(f"--seeds {text!r} lists no seed; e.g. --seeds 42,43")
-    return seeds
-
-
 def _cmd_bisect(args: argparse.Namespace) -> int:
-    from runner.binary_search import run_binary_searches
-    from runner.quick_sweep import DEFAULT_SEED_POOL, build_binary_search, default_base_dir
+    from runner._cli_bisect import run_bisect
 
-    options = _run_options(args)
-    if args.precision is not None and not args.precision > 0:
-        raise _UsageError(f"--precision {args.precision} must be > 0")
-    parallel: int | str = args.parallel_points
-    if parallel != "auto":
-        try:
-            parallel = int(parallel)
-        except ValueError:
-            raise _UsageError(
-                f"--parallel-points {parallel!r} must be 'auto' or a whole number"
-            ) from None
-    probabilistic = _probabilistic_options(args)
-    bisection = _bisection_options(args)
-    script = _load_script(args.target)
-    base_dir = args.base_dir or default_base_dir(script)
-    precision = _precision(args.precision, script, args.overrides)
-    search = build_binary_search(
-        script,
-        args.overrides,
-        base_dir=base_dir,
-        precision=precision,
-        success=args.success,
-        seeds=_parse_seeds(args.seeds),
-        seed_key=args.seed_key,
-        agg=args.agg,
-        lower=args.direction == "lower",
-        scale=args.scale,
-        parallel_points=parallel,
-        timeout=args.timeout,
-        retries=args.retries,
-        **probabilistic,
-        **bisection,
-    )
-    _check_repetitions(args.repetitions, search.sweep_props)
-    print(f"runner bisect: results in {os.path.abspath(base_dir)}", file=sys.stderr)
-    if (
-        probabilistic
-        and not args.seeds
-        and search.sweep_props.get(args.seed_key) == list(DEFAULT_SEED_POOL)
-    ):
-        print(
-            f"runner bisect: no --seeds: {args.seed_key} {DEFAULT_SEED_POOL[0]}.."
-            f"{DEFAULT_SEED_POOL[-1]} are the pool of repetitions (a value tested again "
-            "takes the next one)",
-            file=sys.stderr,
-        )
-    [outcome] = run_binary_searches([search], **options)
-    summary = outcome.summary
-    assert summary is not None  # every finished search carries the summary it wrote
-    if args.json:
-        _print_json(summary.to_json())
-        return 1 if outcome.error else 0
-    from runner._cli_bisect import print_bisect_end
-
-    print_bisect_end(_console(), args.target, outcome, summary, base_dir)
-    return 1 if outcome.error else 0
-
-
-def _bisection_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--repetitions`` and ``--test-range-ends``: classic bisection's, refused otherwise."""
-    given = [
-        f"{flag} {value}"
-        for flag, value in (
-            ("--repetitions", args.repetitions),
-            ("--test-range-ends", args.test_range_ends),
-        )
-        if value is not None
-    ]
-    if args.method == "probabilistic" and given:
-        raise _UsageError(
-            f"{given[0]} applies to --method bisection only (the probabilistic method runs "
-            f"one job at a time and its posterior covers the range's ends); drop "
-            f"{given[0].split()[0]}"
-        )
-    if args.repetitions is not None and args.repetitions < 1:
-        raise _UsageError(f"--repetitions {args.repetitions} must be >= 1 (seeds per value)")
-    ends = {None: "auto", "auto": "auto", "yes": True, "no": False}[args.test_range_ends]
-    return {"repetitions": args.repetitions, "test_range_ends": ends}
-
-
-def _check_repetitions(repetitions: int | None, sweep: dict[str, list[Any]]) -> None:
-    pool = math.prod(len(values) for values in sweep.values())
-    if repetitions is not None and repetitions > pool:
-        raise _UsageError(
-            f"--repetitions {repetitions} is more than the {pool} seed(s) (and swept "
-            "combinations) to run at a value; give more --seeds, e.g. --seeds "
-            f"{','.join(str(i) for i in range(repetitions + 2))}, or a smaller --repetitions"
-        )
-
-
-def _probabilistic_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--method probabilistic``'s options, checked; refused with the bisection method."""
-    given = {
-        flag: value
-        for flag, value in (
-            ("--confidence", args.confidence),
-            ("--max-jobs", args.max_jobs),
-            ("--target-rate", args.target_rate),
-        )
-        if value is not None
-    }
-    if args.method != "probabilistic":
-        if given:
-            flag = next(iter(given))
-            raise _UsageError(
-                f"{flag} {given[flag]} applies to --method probabilistic only (the default, "
-                f"bisection, judges each value by --agg over its seeds); add --method "
-                f"probabilistic, or drop {flag}"
-            )
-        return {}
-    for flag in ("--confidence", "--target-rate"):
-        value = given.get(flag)
-        if value is not None and not 0 < value < 1:
-            example = "0.95" if flag == "--confidence" else "0.5"
-            raise _UsageError(
-                f"{flag} {value} must lie strictly between 0 and 1, e.g. {flag} {example}"
-            )
-    if args.max_jobs is not None and args.max_jobs < 1:
-        raise _UsageError(f"--max-jobs {args.max_jobs} must be >= 1 (jobs the search may run)")
-    return {
-        "method": "probabilistic",
-        "confidence": 0.95 if args.confidence is None else args.confidence,
-        "max_jobs": args.max_jobs,
-        "target_rate": 0.5 if args.target_rate is None else args.target_rate,
-    }
-
-
-def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int | float:
-    """``--precision``, or 1 when it is left out and the searched prop is an integer."""
-    from runner.quick_sweep import parse_sweep_args
-
-    if given is not None:
-        return int(given) if float(given).is_integer() else given
-    searched = parse_sweep_args(script.config_class, tokens, allow_range=True).searched
-    if searched is None:
-        return 1  # build_binary_search says what is missing
-    key, lo, hi = searched
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
-        return 1
-    raise _UsageError(
-        f"{key}={lo}:{hi} is not a range of integers, so there is no natural precision; "
-        "pass --precision, e.g. --precision 0.01"
-    )
+    return run_bisect(args, _run_options(args))
 
 
 # -- the parser ----------------------------------------------------------------------------

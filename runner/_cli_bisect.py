@@ -248,7 +248,7 @@ def _tested_table(target: str, prop: str, history: list[dict[str, Any]], method:
         text = json.dumps(results, default=repr)
         if len(text) > _RESULT_CHARS:
             text = text[: _RESULT_CHARS - 3] + "..."
-        tallies.append((value, len(entries), jobs, f"{successes}/{judged}", text))
+        tallies.append((format_value(value), len(entries), jobs, f"{successes}/{judged}", text))
     return table(
         f"{target}: {prop} tested (each job judged on its own)",
         [prop, "rounds", "jobs", "succeeded", "results"],
@@ -296,6 +296,9 @@ def _end_text(summary: SearchSummary, entry: Any) -> str:
     at = [p for p in summary.points if p.value == entry.value]
     judged = sum(p.judged or 0 for p in at)
     text += f"  {sum(p.successes or 0 for p in at)}/{judged} job(s) succeeded"
+    errored = sum(len(p.jobs) for p in at) - judged
+    if errored > 0:
+        text += f" ({errored} more errored, not counted)"
     if isinstance(entry.result, (dict, int, float)) and not isinstance(entry.result, bool):
         text += f", mean result {json.dumps(entry.result, default=repr)}"
     return text

@@ -42,9 +42,12 @@ RULE_SCRIPT = textwrap.dedent(
         threshold: int = 20
         noise: float = 0.0
         dip: int = -1
+        crash_seed: int = -1
 
 
     def rule(config: RuleConfig) -> dict:
+        if config.seed == config.crash_seed:
+            raise RuntimeError("diverged")
         if config.noise > 0:
             z = (config.width - config.threshold + 0.5) / config.noise
             chance = 1 / (1 + math.exp(-z))
@@ -190,6 +193,19 @@ def test_each_job_is_judged_by_the_success_expression_on_its_own_result(
         assert point["successes"] == labels.count("pass")
     # The ends report the mean result (--agg mean) beside the tally.
     assert 'mean result {"score": ' in _line(run.stdout, "achieved: ")
+
+
+def test_jobs_that_error_are_not_counted_and_the_answer_stays_exact(
+    script: Path, tmp_path: Path
+) -> None:
+    run = _probabilistic(script, tmp_path / "crash", "width=1:40", "threshold=23", "crash_seed=1")
+    assert run.returncode == 0, run.stderr
+    assert _line(run.stdout, "estimate: ").startswith("estimate: width=23, 95% interval [22, 23]")
+    achieved = _line(run.stdout, "achieved: ")
+    assert re.fullmatch(
+        r"achieved: width=23  (\d+)/\1 job\(s\) succeeded \(1 more errored, not counted\)", achieved
+    ), achieved
+    assert "first failure: " in run.stdout and "RuntimeError: diverged" in run.stdout
 
 
 def test_job_success_of_the_script_search(script: Path, tmp_path: Path) -> None:

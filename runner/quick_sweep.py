@@ -550,7 +550,7 @@ def _default_seed_pool(config: Any, seed_key: str, tokens: Sequence[str]) -> Seq
             f"--method probabilistic runs each value again with a new seed from a pool, but "
             f"--seed-key {seed_key!r} is no field of {type(config).__name__} that takes "
             f"seed {DEFAULT_SEED_POOL[0]} ({exc}); name the config's seed field with "
-            "--seed-key KEY, or give the pool of values it takes with --seeds, e.g. "
-            "--seed-key seed --seeds 0,1,2,3"
+            f"--seed-key KEY (the pool is then seeds {DEFAULT_SEED_POOL[0]}.."
+            f"{DEFAULT_SEED_POOL[-1]}, or the values --seeds lists, e.g. --seeds 0,1,2,3)"
         ) from None
     return DEFAULT_SEED_POOL

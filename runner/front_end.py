@@ -36,6 +36,17 @@ class FrontEnd:
     cpu_slots: str
     #: Leave out the GPUs that other processes already use.
     skip_busy_gpus: str
+    #: A threshold search's range (``str.format`` with prop, lo, hi).
+    search_range: str = "range=({lo}, {hi})"
+    #: Test a threshold search's range ends in its first round.
+    test_range_ends: str = "test_range_ends=True"
+    #: Repetitions per tested value (``str.format`` with k).
+    repetitions: str = "repetitions={k}"
+    #: Where the repetitions (seeds) come from.
+    repetition_pool: str = "sweep_props (e.g. seeds)"
+    #: The probabilistic search's job budget and a search's precision.
+    max_jobs: str = "max_jobs"
+    precision: str = "precision"
     #: Whether the front end prints its own end-of-sweep message (the CLI does, after
     #: its results table); the progress display prints it otherwise.
     prints_end_message: bool = False
@@ -54,6 +65,12 @@ CLI = FrontEnd(
     cpu_only="--gpus 0",
     cpu_slots="--cpu-slots N",
     skip_busy_gpus="--skip-busy-gpus",
+    search_range="{prop}={lo}:{hi}",
+    test_range_ends="--test-range-ends yes",
+    repetitions="--repetitions {k}",
+    repetition_pool="--seeds",
+    max_jobs="--max-jobs",
+    precision="--precision",
     prints_end_message=True,
 )
 

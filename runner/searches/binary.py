@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from runner.configs.search_configs import BinarySearchConfig
 from runner.errors import AggregationError, InconclusiveSearchError
+from runner.front_end import front_end
 from runner.job_result import GPUJobResult
 from runner.jobs import Job
 from runner.searches.bisection import Bisection
@@ -345,16 +346,19 @@ class BinarySearch(SearchRun):
 
     def _retest_hint(self) -> str:
         pool = len(self.builder.points)
+        words = front_end()
         if self.repetitions < pool:
-            return "Every repetition in sweep_props was used at these values."
+            return f"Every repetition in {words.repetition_pool} was used at these values."
         if pool == 1:
             return (
-                "Add repetitions to sweep_props (e.g. seeds) and set repetitions below their "
-                "number to let the search re-test contradicting values."
+                f"Add repetitions to {words.repetition_pool} and set "
+                f"{words.repetitions.format(k='K')} below their number to let the search "
+                "re-test contradicting values."
             )
         return (
-            f"Set repetitions below the {pool} sweep_props combinations (e.g. "
-            f"repetitions={max(1, pool // 2)}) to let the search re-test contradicting values."
+            f"Set {words.repetitions.format(k='K')} below the {pool} repetitions (e.g. "
+            f"{words.repetitions.format(k=max(1, pool // 2))}) to let the search re-test "
+            "contradicting values."
         )
 
     # -- the answer -------------------------------------------------------------------
@@ -428,9 +432,12 @@ class BinarySearch(SearchRun):
             if tested
             else f"the range's end {self.prop}={end} was not tested"
         )
-        fix = f"widen the range, e.g. range={wider}"
+        words = front_end()
+        fix = "widen the range, e.g. " + words.search_range.format(
+            prop=self.prop, lo=wider[0], hi=wider[1]
+        )
         if not tested:
-            fix += ", or set test_range_ends=True to test the ends"
+            fix += f", or set {words.test_range_ends} to test the ends"
         return (
             f"every tested value of {self.prop} {every} ({end_text}), so the threshold may lie "
             f"{where}: the answer is a bound, not a threshold; {fix}"

@@ -15,6 +15,7 @@ import logging
 import math
 from typing import Any
 
+from runner.front_end import front_end
 from runner.job_result import GPUJobResult
 from runner.searches.binary import BinarySearch, BinarySearchResult, Number
 from runner.searches.driver import SearchSession
@@ -63,9 +64,10 @@ class ProbabilisticSearch(BinarySearch):
         model = self.model
         if model.coarsest_step > self.space.precision and not self.space.log:
             logger.warning(
-                "%s: precision=%s is finer than the %d candidate values of %s allow (steps of "
+                "%s: %s %s is finer than the %d candidate values of %s allow (steps of "
                 "%.3g); the answer is to within a step. Narrow the range for a finer answer.",
                 self.name,
+                front_end().precision,
                 self.space.precision,
                 len(model.grid.values),
                 self.prop,
@@ -106,15 +108,19 @@ class ProbabilisticSearch(BinarySearch):
         self.status.expected_jobs = self.status.submitted
         if not self.error and not model.resolved:
             logger.warning(
-                "%s: max_jobs=%d spent before the %d%% interval %s narrowed to precision=%s; "
-                "the estimate %s is less certain than asked (raise max_jobs, or accept a "
-                "coarser precision)",
+                "%s: %s %d spent before the %d%% interval %s narrowed to %s %s; "
+                "the estimate %s is less certain than asked (raise %s, or accept a "
+                "coarser %s)",
                 self.name,
+                front_end().max_jobs,
                 self.max_jobs,
                 round(100 * self.confidence),
                 model.interval,
+                front_end().precision,
                 self.space.precision,
                 model.estimate,
+                front_end().max_jobs,
+                front_end().precision,
             )
         self.report_answer()
 

@@ -263,6 +263,9 @@ def test_every_value_succeeding_says_the_untested_end_and_widen_the_range(
         "--test-range-ends yes"
     )
     assert _line(above.stdout, "achieved: ") == "achieved: none"
+    # The library's own warning, logged above the table, names the CLI's spellings too.
+    assert "e.g. width=5:75, or set --test-range-ends yes" in above.stderr, above.stderr
+    assert "range=(" not in above.stderr and "test_range_ends" not in above.stderr
     noisy = _probabilistic(script, tmp_path / "prob", "width=5:40", "threshold=0")
     assert noisy.returncode == 0, noisy.stderr
     assert _line(noisy.stdout, "outside range: ").endswith("widen the range, e.g. width=0:40")
@@ -285,6 +288,8 @@ def test_contradicting_verdicts_are_counted_and_said_unresolved(
         "width=13 succeeded but width=22 failed"
     ), line
     assert "--repetitions below the number of --seeds" in line
+    assert "Add repetitions to --seeds and set --repetitions K" in run.stderr, run.stderr
+    assert "sweep_props" not in run.stderr
     # A pool to re-test from: width=13 succeeds with seed 0 only, so two more seeds
     # there turn its mean into a failure, and the pair is resolved.
     retested = _bisect(

@@ -17,6 +17,13 @@ range counts as the range end). Targets (issue 16): at ``s`` = 3 and 6 the
 posterior is within 1 at least 1.5x as often as bisection; its interval covers
 ``t`` at least 90% of the time at every ``s``; at ``s = 0`` it is exact.
 
+The same comparison at s = 3 and 6 under other noise shapes (:data:`SHAPES`: probit,
+a skewed Gumbel curve, split logistics three times slower on one side than the
+other, a floor and ceiling at 0.1 / 0.9, Cauchy's heavy tails), where the method's
+logistic model is wrong: the method must still keep its interval's coverage; how
+often it lands within 1 (and its mean signed error, the bias a wrong shape brings) is
+reported, not targeted.
+
 Then one end-to-end run through ``run_binary_searches`` (``method="probabilistic"``,
 real processes on 4 fake GPUs x 2 slots, seeds from a pool of 64): its answer,
 interval, jobs and wall time.
@@ -32,6 +39,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.workloads import ThresholdConfig, ThresholdSearch
@@ -48,25 +56,52 @@ CONFIDENCE = 0.95
 Metrics = dict[str, float | bool]
 
 
-def success_probability(x: float, t: float, s: float) -> float:
-    """The chance that a job at ``x`` succeeds: logistic through ``t``, or a step at s = 0."""
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+
+def _gumbel(z: float) -> float:
+    # exp(-exp(-z)) shifted so that it crosses 0.5 at z = 0: skewed, slow below, fast above.
+    w = -z + math.log(math.log(2))
+    return math.exp(-math.exp(w)) if w < 700 else 0.0
+
+
+#: The chance of success at distance ``d = x - t`` from the threshold, scale ``s``; each
+#: crosses 0.5 at ``d = 0``, so ``t`` is the threshold at target rate 0.5 for all of them.
+SHAPES: dict[str, Callable[[float, float], float]] = {
+    "logistic": lambda d, s: _sigmoid(d / s),
+    # The normal CDF with the logistic's slope at the crossing.
+    "probit": lambda d, s: 0.5 * (1 + math.erf(d / (1.6 * s) / math.sqrt(2))),
+    "gumbel": lambda d, s: _gumbel(d / s),
+    "split, slow above": lambda d, s: _sigmoid(d / s if d < 0 else d / (3 * s)),
+    "split, slow below": lambda d, s: _sigmoid(d / (3 * s) if d < 0 else d / s),
+    "floor 0.1, ceiling 0.9": lambda d, s: 0.1 + 0.8 * _sigmoid(d / s),
+    "cauchy": lambda d, s: 0.5 + math.atan(d / s) / math.pi,
+}
+SHAPE_NOISE = (3, 6)
+
+
+def success_probability(x: float, t: float, s: float, shape: str = "logistic") -> float:
+    """The chance that a job at ``x`` succeeds: ``shape`` through ``t``, or a step at s = 0."""
     if s == 0:
         return 1.0 if x >= t else 0.0
-    z = (x - t) / s
-    return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+    return SHAPES[shape](x - t, s)
 
 
 def _space() -> BisectionSpace:
     return BisectionSpace(LO, HI, 1, integer=True)
 
 
-def bisection_search(t: int, s: float, rng: random.Random) -> tuple[int | None, tuple, int]:
+def bisection_search(
+    t: int, s: float, rng: random.Random, shape: str = "logistic"
+) -> tuple[int | None, tuple, int]:
     """(answer, bracket, jobs) of classic bisection with 4 seeds per value, majority vote."""
     search = Bisection(_space())
     jobs = 0
     while not search.done:
         for value in search.propose(1):
-            wins = sum(rng.random() < success_probability(value, t, s) for _ in range(4))
+            p = success_probability(value, t, s, shape)
+            wins = sum(rng.random() < p for _ in range(4))
             jobs += SEEDS_PER_VALUE
             success = wins > 2 or (wins == 2 and rng.random() < 0.5)
             search.record(value, success, wins)
@@ -75,23 +110,24 @@ def bisection_search(t: int, s: float, rng: random.Random) -> tuple[int | None, 
 
 
 def posterior_search(
-    t: int, s: float, rng: random.Random, max_jobs: int
+    t: int, s: float, rng: random.Random, max_jobs: int, shape: str = "logistic"
 ) -> tuple[int | None, tuple, int]:
     """(estimate, credible interval, jobs) of the probabilistic method, 4 jobs a round."""
     model = NoisyThreshold(_space(), confidence=CONFIDENCE, max_jobs=max_jobs, pool=64)
     while not model.done:
         for value in model.propose(JOBS_PER_ROUND):
-            model.record(value, rng.random() < success_probability(value, t, s))
+            model.record(value, rng.random() < success_probability(value, t, s, shape))
     estimate = model.estimate
     return (None if estimate is None else int(estimate)), model.interval, model.jobs
 
 
 def _score(answers: list[tuple[int | None, tuple, int]], truths: list[int]) -> dict[str, float]:
-    within = errors = covered = width = jobs = 0.0
+    within = errors = signed = covered = width = jobs = 0.0
     for (answer, (lo, hi), n), t in zip(answers, truths, strict=True):
         guess = HI + 1 if answer is None else answer  # "beyond the range": past the end
         within += abs(guess - t) <= 1
         errors += abs(guess - t)
+        signed += guess - t
         covered += (lo is None or lo < t) and (hi is None or t <= hi)
         width += (HI if hi is None else hi) - (LO if lo is None else lo)
         jobs += n
@@ -99,24 +135,38 @@ def _score(answers: list[tuple[int | None, tuple, int]], truths: list[int]) -> d
     return {
         "within1": within / n_searches,
         "mae": errors / n_searches,
+        "bias": signed / n_searches,
         "coverage": covered / n_searches,
         "width": width / n_searches,
         "jobs": jobs / n_searches,
     }
 
 
-def simulate(searches: int, seed: int = 9) -> dict[str, dict[str, float]]:
+def simulate(
+    searches: int, seed: int = 9, shape: str = "logistic", noise: tuple[int, ...] = NOISE
+) -> dict[str, dict[str, float]]:
     """Both methods at every noise level, on the same thresholds: ``{"bisection_s3": {...}}``."""
     out: dict[str, dict[str, float]] = {}
-    for s in NOISE:
-        rng = random.Random(seed * 1000 + s)
+    for s in noise:
+        # The logistic's seeds are the registered run's; each other shape draws its own.
+        offset = 0 if shape == "logistic" else 10 + list(SHAPES).index(shape)
+        rng = random.Random(seed * 1000 + s + 100 * offset)
         truths = [rng.randint(20, 100) for _ in range(searches)]
-        bisection = [bisection_search(t, s, rng) for t in truths]
+        bisection = [bisection_search(t, s, rng, shape) for t in truths]
         budget = round(sum(n for _, _, n in bisection) / searches)  # the same number of jobs
-        posterior = [posterior_search(t, s, rng, budget) for t in truths]
+        posterior = [posterior_search(t, s, rng, budget, shape) for t in truths]
         out[f"bisection_s{s}"] = _score(bisection, truths)
         out[f"posterior_s{s}"] = _score(posterior, truths)
     return out
+
+
+def simulate_shapes(searches: int, seed: int = 9) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`simulate` at :data:`SHAPE_NOISE` for every shape but the logistic one."""
+    return {
+        shape: simulate(searches, seed, shape, SHAPE_NOISE)
+        for shape in SHAPES
+        if shape != "logistic"
+    }
 
 
 # -- one end-to-end run --------------------------------------------------------------------
@@ -193,6 +243,17 @@ def w9_threshold(start_method: str = "default", quick: bool = False) -> Metrics:
         metrics[f"within1_ratio_s{s}"] = table[f"posterior_s{s}"]["within1"] / base
     metrics["min_coverage"] = min(table[f"posterior_s{s}"]["coverage"] for s in NOISE)
     metrics["exact_s0"] = table["posterior_s0"]["mae"] == 0
+    shapes = simulate_shapes(100 if quick else 500)
+    for shape, scores in shapes.items():
+        key = shape_key(shape)
+        for s in SHAPE_NOISE:
+            post, bis = scores[f"posterior_s{s}"], scores[f"bisection_s{s}"]
+            metrics[f"{key}_s{s}_within1_ratio"] = post["within1"] / max(bis["within1"], 1e-9)
+            metrics[f"{key}_s{s}_coverage"] = post["coverage"]
+            metrics[f"{key}_s{s}_bias"] = post["bias"]
+    metrics["shapes_min_coverage"] = min(
+        scores[f"posterior_s{s}"]["coverage"] for scores in shapes.values() for s in SHAPE_NOISE
+    )
     metrics.update(end_to_end())
     return metrics
 
@@ -203,8 +264,14 @@ def targets_hold(m: dict[str, float]) -> bool:
         m["within1_ratio_s3"] >= 1.5
         and m["within1_ratio_s6"] >= 1.5
         and m["min_coverage"] >= 0.90
+        and m.get("shapes_min_coverage", 1.0) >= 0.90
         and bool(m["exact_s0"])
     )
+
+
+def shape_key(shape: str) -> str:
+    """A metric-name form of a shape's name: ``"split, slow above"`` -> ``split_slow_above``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in shape).split())
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
@@ -221,17 +288,36 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def format_shapes(shapes: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        f"{'shape':<24}{'s':>3}  {'bisection':>9} {'posterior':>9} {'ratio':>6} "
+        f"{'coverage':>8} {'bias':>6}"
+    ]
+    for shape, scores in shapes.items():
+        for s in SHAPE_NOISE:
+            post, bis = scores[f"posterior_s{s}"], scores[f"bisection_s{s}"]
+            ratio = post["within1"] / max(bis["within1"], 1e-9)
+            lines.append(
+                f"{shape:<24}{s:>3}  {bis['within1']:>9.3f} {post['within1']:>9.3f} "
+                f"{ratio:>6.2f} {post['coverage']:>8.3f} {post['bias']:>+6.2f}"
+            )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     t0 = time.perf_counter()
     table = simulate(100 if quick else 500)
     print(format_table(table))
+    shapes = simulate_shapes(100 if quick else 500)
+    print(format_shapes(shapes))
     e2e = end_to_end()
     print(
         json.dumps(
             {
                 "workload": "W9",
                 "simulation": table,
+                "shapes": shapes,
                 "end_to_end": e2e,
                 "seconds": round(time.perf_counter() - t0, 1),
             }

@@ -44,3 +44,24 @@ def test_the_end_to_end_run_goes_through_run_binary_searches() -> None:
 def test_bisection_search_votes_four_seeds() -> None:
     answer, bracket, jobs = w9.bisection_search(60, 0, random.Random(0))
     assert answer == 60 and bracket == (59, 60) and jobs == 28
+
+
+def test_every_noise_shape_crosses_one_half_at_the_threshold_and_rises() -> None:
+    for shape, curve in w9.SHAPES.items():
+        assert abs(curve(0.0, 3.0) - 0.5) < 1e-12, shape
+        rates = [curve(d, 3.0) for d in range(-40, 41)]
+        assert all(a <= b for a, b in zip(rates, rates[1:], strict=False)), shape
+        assert 0 <= rates[0] < 0.5 < rates[-1] <= 1, shape
+        assert w9.success_probability(60, 60, 3, shape) == curve(0.0, 3.0)
+
+
+def test_other_shapes_are_scored_like_the_logistic_one() -> None:
+    shapes = w9.simulate_shapes(4, seed=3)
+    assert set(shapes) == set(w9.SHAPES) - {"logistic"}
+    for scores in shapes.values():
+        assert set(scores) == {
+            f"{m}_s{s}" for m in ("bisection", "posterior") for s in w9.SHAPE_NOISE
+        }
+        assert all(0 <= r["coverage"] <= 1 and "bias" in r for r in scores.values())
+    assert "split, slow above" in w9.format_shapes(shapes)
+    assert w9.shape_key("floor 0.1, ceiling 0.9") == "floor_0_1_ceiling_0_9"

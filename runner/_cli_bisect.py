@@ -35,7 +35,7 @@ from runner._cli_common import UsageError, console, print_json, safe_text, table
 from runner._cli_results import first_failure_of, print_end
 from runner.searches.summary import SearchSummary
 from runner.sweep_text import format_value
-from runner.threshold_words import threshold_warnings
+from runner.threshold_words import noise_text, threshold_warnings
 
 __all__ = ["bisect_end_lines", "print_bisect_end", "run_bisect"]
 
@@ -271,6 +271,9 @@ def bisect_end_lines(summary: SearchSummary, *, error: str | None = None) -> lis
     rounds = f"{summary.rounds} round(s)"
     if summary.method == "probabilistic":
         lines.append(_estimate_line(summary, f"after {jobs} in {rounds}", error))
+        noise = noise_text(summary)
+        if noise:
+            lines.append(noise)
     else:
         interval = list(summary.interval) if summary.interval else None
         lines.append(f"interval: {interval} after {rounds}, {jobs}")

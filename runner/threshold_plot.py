@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from runner.grid_points import is_number
 from runner.sweep_text import format_value
 from runner.threshold_view import ThresholdView, ValueView
-from runner.threshold_words import threshold_answer, threshold_warnings
+from runner.threshold_words import noise_text, threshold_answer, threshold_warnings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -322,7 +322,8 @@ def _header(view: ThresholdView) -> tuple[list[str], list[str]]:
     jobs = max(s.num_jobs or 0, seen)
     more = [f"{s.rounds} round(s)" if s.rounds else "", f"{jobs} job(s)" if jobs else ""]
     second = "; ".join([answer, ", ".join(m for m in more if m)])
-    return [first, second], threshold_warnings(s)
+    noise = noise_text(s)
+    return [first, second, *([noise] if noise else [])], threshold_warnings(s)
 
 
 def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:

@@ -13,7 +13,13 @@ from typing import Any
 from runner.searches.summary import SearchSummary
 from runner.sweep_text import format_value
 
-__all__ = ["label_threshold", "status_detail", "threshold_answer", "threshold_warnings"]
+__all__ = [
+    "label_threshold",
+    "noise_text",
+    "status_detail",
+    "threshold_answer",
+    "threshold_warnings",
+]
 
 
 def _pair(values: Any) -> str:
@@ -104,6 +110,75 @@ def threshold_warnings(summary: SearchSummary, *, short: bool = False) -> list[s
     return lines
 
 
+def noise_text(summary: SearchSummary) -> str | None:
+    """How noisy the probabilistic search found the outcomes, in the prop's own terms:
+    over what distance around the threshold the success rate climbs (one noise scale
+    either side: from about 27% to 73% at ``target_rate=0.5``). None without a posterior.
+
+    Example:
+        >>> from runner.searches.summary import SearchSummary
+        >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
+        ...     prop="w", range=(1, 128), precision=1, method="probabilistic",
+        ...     noise=[[1.0, 0.1], [2.0, 0.3], [3.0, 0.4], [5.0, 0.2]])
+        >>> noise_text(s)
+        'noise: the success rate climbs over about +-3 w around the threshold (90% credible 1 to 5)'
+        >>> s.noise = [[0.05, 0.97], [1.0, 0.03]]
+        >>> noise_text(s)
+        'noise: none seen (the outcomes fit a deterministic rule)'
+    """
+    pairs = [
+        (float(scale), float(p))
+        for scale, p in (pair for pair in summary.noise or [] if len(pair) == 2)
+        if isinstance(scale, (int, float)) and isinstance(p, (int, float))
+    ]
+    total = sum(p for _, p in pairs)
+    if summary.method != "probabilistic" or not pairs or total <= 0:
+        return None
+    pairs.sort()
+
+    def quantile(q: float) -> float:
+        cumulative = 0.0
+        for scale, p in pairs:
+            cumulative += p / total
+            if cumulative >= q - 1e-12:
+                return scale
+        return pairs[-1][0]
+
+    median, low, high = quantile(0.5), quantile(0.05), quantile(0.95)
+    prop = summary.prop or "value"
+    log = summary.scale == "log"
+    precision = summary.precision
+    lo_end = (summary.range or (None,))[0]
+    # No value both passed and failed, and a scale under a quarter of the precision
+    # (relative to the low end on a log range): a step function.
+    tally: dict[Any, list[int]] = {}
+    for point in summary.points:
+        counts = tally.setdefault(point.value, [0, 0])
+        counts[0] += point.successes or 0
+        counts[1] += point.judged or 0
+    mixed = any(0 < wins < judged for wins, judged in tally.values())
+    if isinstance(precision, (int, float)) and not mixed:
+        if log:
+            deterministic = (
+                isinstance(lo_end, (int, float))
+                and lo_end > 0
+                and median - 1 < precision / lo_end / 4
+            )
+        else:
+            deterministic = median < precision / 4
+        if deterministic:
+            return "noise: none seen (the outcomes fit a deterministic rule)"
+    if log:
+        return (
+            f"noise: the success rate climbs over about a factor {median:.3g} either side of "
+            f"the threshold (90% credible {low:.3g} to {high:.3g})"
+        )
+    return (
+        f"noise: the success rate climbs over about +-{median:.3g} {prop} around the threshold "
+        f"(90% credible {low:.3g} to {high:.3g})"
+    )
+
+
 def _signed(value: float | None) -> str:
     return "?" if value is None else f"{value:+.3g}"
 
@@ -155,7 +230,15 @@ def _summary_of_payload(data: dict[str, Any]) -> SearchSummary | None:
 
 
 #: Keys a threshold search's readable block says in words (left out of the rest).
-_SAID = ("outside_range", "inconsistencies", "margin", "estimate", "confidence", "posterior")
+_SAID = (
+    "outside_range",
+    "inconsistencies",
+    "margin",
+    "estimate",
+    "confidence",
+    "posterior",
+    "noise",
+)
 
 
 def label_threshold(data: Any) -> Any:
@@ -195,6 +278,9 @@ def label_threshold(data: Any) -> Any:
         block["margin"] = "not reported (the search config defines no margin)"
     else:  # a results pickle: its summary.json has it
         block["margin"] = "not in this file (summary.json beside it has it)"
+    noise = noise_text(summary)
+    if noise:
+        block["noise"] = noise.removeprefix("noise: ")
     if summary.posterior:
         prop = summary.prop or "value"
         block["posterior"] = {

@@ -197,7 +197,7 @@ class ProbabilisticSearch(BinarySearch):
             estimate=self.model.estimate,
             confidence=self.confidence,
             posterior=[list(pair) for pair in self.model.posterior()],
-            noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
+            noise=[[round(s, 6), p] for s, p in self.model.noise_scale_marginal()],
         )
         return fields
 
@@ -207,7 +207,7 @@ class ProbabilisticSearch(BinarySearch):
             estimate=self.model.estimate,
             confidence=self.confidence,
             posterior=self.model.posterior(),
-            noise=self.model.noise_marginal(),
+            noise=self.model.noise_scale_marginal(),
         )
         return payload
 

@@ -256,6 +256,23 @@ class NoisyThreshold:
         rows = self._weights()
         return [(sigma, sum(row)) for sigma, row in zip(self.noise, rows, strict=True)]
 
+    def noise_scale_marginal(self) -> list[tuple[float, float]]:
+        """``(noise scale, probability)`` in the swept value's own terms: on a linear range
+        a distance (the success rate climbs from about 27% to 73% across one scale either
+        side of the threshold, at ``target_rate=0.5``), on a log range a factor.
+
+        Example:
+            >>> model = NoisyThreshold(BisectionSpace(0, 20, 0.5))  # grid steps of 0.25
+            >>> model.noise[0], model.noise_scale_marginal()[0][0]
+            (0.05, 0.0125)
+        """
+        lo, hi = self.space.lo, self.space.hi
+        if self.space.log:
+            step = math.log(hi / lo) / self.size
+            return [(math.exp(sigma * step), p) for sigma, p in self.noise_marginal()]
+        step = (hi - lo) / self.size
+        return [(sigma * step, p) for sigma, p in self.noise_marginal()]
+
     def _quantile_position(self, marginal: Sequence[float], q: float) -> int:
         cumulative = 0.0
         for position, p in enumerate(marginal):

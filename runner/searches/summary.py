@@ -313,7 +313,9 @@ class SearchSummary:
     inconsistencies: list[InconsistentPair] = dataclasses.field(default_factory=list)
     margin: Margin | None = None
     #: Probabilistic: the answer, the interval's probability, P(threshold = value) as
-    #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p].
+    #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p]
+    #: (in the prop's units on a linear range, a factor on a log one; see
+    #: :meth:`runner.searches.posterior.NoisyThreshold.noise_scale_marginal`).
     estimate: Any = None
     confidence: float | None = None
     posterior: list[list[Any]] | None = None

@@ -146,6 +146,12 @@ def test_probabilistic_search_of_a_noisy_rule_prints_estimate_interval_and_jobs(
     achieved = _line(run.stdout, "achieved: ")
     assert re.fullmatch(r"achieved: width=\d+  \d+/\d+ job\(s\) succeeded", achieved)
     assert _line(run.stdout, "margin to the target: ")
+    noise = _line(run.stdout, "noise: ")
+    found_noise = re.fullmatch(
+        r"noise: the success rate climbs over about \+-([\d.]+) width .*", noise
+    )
+    assert found_noise, noise
+    assert 0.2 < float(found_noise[1]) < 10, noise  # the rule's noise=1 (in width units)
 
 
 def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
@@ -161,6 +167,9 @@ def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
     line = _line(exact.stdout, "estimate: ")
     assert line.startswith("estimate: width=23, 95% interval [22, 23] after "), line
     assert "wider than --precision" not in line
+    assert (
+        _line(exact.stdout, "noise: ") == "noise: none seen (the outcomes fit a deterministic rule)"
+    )
     assert _line(exact.stdout, "achieved: ").startswith("achieved: width=23  ")
     assert _line(exact.stdout, "failed: ").startswith("failed: width=22  ")
     seeds = {j["point"]["seed"] for p in _summary(tmp_path / "exact")["points"] for j in p["jobs"]}

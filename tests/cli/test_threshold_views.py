@@ -10,6 +10,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -192,6 +193,8 @@ def test_probabilistic_search_draws_the_posterior_counts_and_credible_interval(
     assert any(0 < (v.fraction or 0) < 1 for v in view.values)  # the noise shows
     header = _figure_text(figure)
     assert f"estimate {summary.estimate:g}, 95% interval ({lo:g}, {hi:g})" in header
+    # How noisy it found the outcomes, in the prop's own units.
+    assert re.search(r"noise: the success rate climbs over about \+-[\d.]+ width around", header)
     # The counts are written where they overlap no other, in every fraction panel.
     renderer = figure.canvas.get_renderer()
     for name in ("fraction", "fraction zoom"):
@@ -246,6 +249,7 @@ def test_show_puts_the_answer_and_what_it_cannot_say_first(searches: Path) -> No
     assert "  outside_range: every tested value succeeded; the threshold may lie below 10" in out
     out = run_cli(["show", str(searches / "noisy" / "summary.json")]).stdout
     assert "  posterior:\n    width=" in out
+    assert "  noise: the success rate climbs over about +-" in out
     [pkl] = glob.glob(str(searches / "contra" / "binary_search_results_*.pkl"))
     out = run_cli(["show", pkl]).stdout
     assert "  - width=32 succeeded but width=55 failed (resolved by re-testing)\n" in out

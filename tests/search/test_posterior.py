@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -245,3 +246,18 @@ def test_the_estimate_holds_the_most_mass_within_precision(observations, success
 
     best = max(window(v) for v in by_value)
     assert window(estimate) >= best - 1e-5
+
+
+def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:
+    steps = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True))
+    assert [s for s, _ in steps.noise_scale_marginal()] == pytest.approx(steps.noise)
+    halves = NoisyThreshold(BisectionSpace(0.0, 10.0, 1.0))  # candidates 0.5 apart
+    assert [s for s, _ in halves.noise_scale_marginal()] == pytest.approx(
+        [0.5 * sigma for sigma in halves.noise]
+    )
+    log = NoisyThreshold(BisectionSpace(1e-4, 1e-1, 1e-5, log=True))
+    factors = [f for f, _ in log.noise_scale_marginal()]
+    step = math.log(1e3) / log.size
+    assert factors == pytest.approx([math.exp(sigma * step) for sigma in log.noise])
+    assert all(f > 1 for f in factors)
+    assert sum(p for _, p in log.noise_scale_marginal()) == pytest.approx(1)

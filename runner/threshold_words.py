@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.searches.summary import SearchSummary
+from runner.searches.summary import ANSWER_DETAILS, SearchSummary
 from runner.sweep_text import format_value
 
 __all__ = [
@@ -31,7 +31,7 @@ def threshold_answer(summary: SearchSummary) -> str:
     method the estimate and the credible interval's probability.
 
     Example:
-        >>> from runner.searches.summary import SearchSummary, ValueOutcome
+        >>> from runner.searches.summary import ANSWER_DETAILS, SearchSummary, ValueOutcome
         >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
         ...     interval=(41, 42), achieved=ValueOutcome(42), failed=ValueOutcome(41))
         >>> threshold_answer(s)
@@ -116,7 +116,7 @@ def noise_text(summary: SearchSummary) -> str | None:
     either side: from about 27% to 73% at ``target_rate=0.5``). None without a posterior.
 
     Example:
-        >>> from runner.searches.summary import SearchSummary
+        >>> from runner.searches.summary import ANSWER_DETAILS, SearchSummary
         >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
         ...     prop="w", range=(1, 128), precision=1, method="probabilistic",
         ...     noise=[[1.0, 0.1], [2.0, 0.3], [3.0, 0.4], [5.0, 0.2]])
@@ -230,15 +230,7 @@ def _summary_of_payload(data: dict[str, Any]) -> SearchSummary | None:
 
 
 #: Keys a threshold search's readable block says in words (left out of the rest).
-_SAID = (
-    "outside_range",
-    "inconsistencies",
-    "margin",
-    "estimate",
-    "confidence",
-    "posterior",
-    "noise",
-)
+_SAID = ANSWER_DETAILS
 
 
 def label_threshold(data: Any) -> Any:

@@ -29,6 +29,7 @@ from runner.job_folder import error_summary, result_summary
 from runner.jobs import config_to_dict
 
 __all__ = [
+    "ANSWER_DETAILS",
     "SCHEMA_VERSION",
     "SUMMARY_FILE",
     "InconsistentPair",
@@ -246,7 +247,7 @@ _COMMON = (
     "error",
 )
 _GRID = ("sweep_props", "num_jobs", "num_failed", "aggregated", "jobs")
-_BINARY = (
+_BINARY_ANSWER = (
     "prop",
     "range",
     "precision",
@@ -259,6 +260,10 @@ _BINARY = (
     "points",
     "num_jobs",
     "method",
+)
+#: What a threshold search adds to its answer: what the answer can't say (an end beyond
+#: the range, contradicting verdicts, the margin) and the probabilistic method's posterior.
+ANSWER_DETAILS = (
     "outside_range",
     "inconsistencies",
     "margin",
@@ -267,6 +272,7 @@ _BINARY = (
     "posterior",
     "noise",
 )
+_BINARY = _BINARY_ANSWER + ANSWER_DETAILS
 
 
 @dataclasses.dataclass

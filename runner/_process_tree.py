@@ -32,6 +32,7 @@ __all__ = [
     "children",
     "descendants",
     "kill_descendants",
+    "pid_alive",
     "set_parent_death_signal",
     "signal_tree",
     "wait_gone",
@@ -233,3 +234,21 @@ def children(pid: int, *, unless: Container[int] = ()) -> list[int]:
     if kids is None:
         return [p for p in _children_map().get(pid, []) if p not in unless]
     return [p for p in kids if p not in unless and (s := _state(p)) is not None and s[1] not in "ZX"]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (a zombie counts: not yet reaped).
+
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    return True

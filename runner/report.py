@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from runner._process_tree import pid_alive
 from runner._sweep_tokens import sort_key
 from runner.errors import ReportError
 from runner.grid_points import PointTable, point_stats
@@ -32,7 +33,6 @@ from runner.sweep_files import (
     check_dir,
     each_row,
     job_records,
-    pid_alive,
     read_json_object,
     read_summary_object,
     walk_files,

@@ -28,7 +28,6 @@ __all__ = [
     "check_dir",
     "each_row",
     "job_records",
-    "pid_alive",
     "read_json_object",
     "skip_file",
     "walk_files",
@@ -204,21 +203,3 @@ def check_dir(root: str) -> str:
     if not os.path.isdir(root):
         raise ReportError(f"{root!r} is not a folder; pass the base_dir of a sweep")
     return os.path.abspath(root)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (a zombie counts: not yet reaped).
-
-    Example:
-        >>> pid_alive(os.getpid())
-        True
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    except OSError:
-        return False
-    return True

@@ -41,6 +41,7 @@ from runner._forkserver.client import (
 )
 from runner._forkserver.preload import choose_preloads
 from runner._forkserver.protocol import Preloaded
+from runner._process_tree import pid_alive
 from runner._worker import IMPORTS_ENV
 from runner.thread_limits import thread_limits
 
@@ -53,6 +54,38 @@ logger = logging.getLogger("runner")
 
 #: Most seconds a job waits for a warm server being prepared before it starts cold.
 MAX_WAIT_FOR_WARM = 60.0
+
+
+#: The temporary folders where the first jobs report their imports: ``<prefix><pid>-...``.
+REPORTS_PREFIX = "runner-imports-"
+
+
+def remove_stale_report_dirs(tmp: str | None = None) -> int:
+    """Remove the import-report folders of drivers that died without closing (SIGKILL,
+    the OOM killer): the next driver clears them. Returns how many it removed.
+
+    Only this user's folders named with a pid no longer running go; a folder from before
+    names had a pid is left alone.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(tmp or tempfile.gettempdir()))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(REPORTS_PREFIX):
+            continue
+        pid = entry.name[len(REPORTS_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 class ForkServerLauncher:
@@ -235,7 +268,8 @@ class ForkServerLauncher:
         if self._learnt or self._cold:
             return None
         if self._reports_dir is None:
-            self._reports_dir = tempfile.mkdtemp(prefix="runner-imports-")
+            remove_stale_report_dirs()
+            self._reports_dir = tempfile.mkdtemp(prefix=f"{REPORTS_PREFIX}{os.getpid()}-")
         return os.path.join(self._reports_dir, f"{next(self._report_ids)}.json")
 
     def _ended(self, report_path: str | None, launched: float) -> None:

@@ -7,7 +7,9 @@ names), never a running driver: they work on a sweep that runs, ended or crashed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
+import gc
 import os
 import sys
 import time
@@ -81,7 +83,26 @@ def _points_table(row: Any, root: str, query: dict[str, Any], *, every: bool) ->
     return table(title, [*keys, stats.metric, "n", "failed", "best"], rows, right=["n", "failed"])
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Any:
+    """The cyclic garbage collector off for a short command that builds a row per job:
+    at 100,000 jobs it re-walked the live rows again and again (0.5 s of a 1.7 s
+    ``runner status``), while the rows hold no cycles to collect."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
+    with _no_cycle_collection():
+        return _status(args)
+
+
+def _status(args: argparse.Namespace) -> int:
     from runner._sweep_tokens import parse_point, point_matches
     from runner.report import job_rows, jobs_of, search_rows
 

@@ -115,10 +115,16 @@ def _short(value: Any, width: int = 80) -> str:
 
 
 def _job_row(folder: str, record: dict[str, Any], now: float) -> JobRow:
-    status = str(record.get("status") or "unknown")
-    pid, host = record.get("pid"), record.get("host")
-    start = record.get("start_time")
-    duration = record.get("duration")
+    # Called once per job of every sweep under the folder (100,000 for a big grid): the
+    # record is read once per key and the row built positionally.
+    get = record.get
+    status = str(get("status") or "unknown")
+    pid, host = get("pid"), get("host")
+    start = get("start_time")
+    duration = get("duration")
+    result = get("result_summary")
+    device = get("device")
+    point = get("point")
     detail = ""
     if status == "running":
         # A job whose driver died (kill -9, a reboot) stays "running" in job.json forever;
@@ -129,20 +135,20 @@ def _job_row(folder: str, record: dict[str, Any], now: float) -> JobRow:
         elif isinstance(start, (int, float)):
             duration = now - start
     elif status == "ok":
-        detail = _short(record.get("result_summary"))
+        detail = _short(result)
     else:
-        detail = _short(record.get("error_summary") or "")
+        detail = _short(get("error_summary") or "")
     return JobRow(
-        folder=folder,
-        status=status,
-        device="cpu" if record.get("device") in (None, "") else str(record.get("device")),
-        duration=duration if isinstance(duration, (int, float)) else None,
-        detail=detail,
-        point=record.get("point") if isinstance(record.get("point"), dict) else None,
-        host=host,
-        pid=pid if isinstance(pid, int) else None,
-        start_time=start if isinstance(start, (int, float)) else None,
-        result=record.get("result_summary") if status == "ok" else None,
+        folder,
+        status,
+        "cpu" if device is None or device == "" else str(device),
+        duration if isinstance(duration, (int, float)) else None,
+        detail,
+        point if isinstance(point, dict) else None,
+        host,
+        pid if isinstance(pid, int) else None,
+        start if isinstance(start, (int, float)) else None,
+        result if status == "ok" else None,
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import bench, ml_grid, w8_scale, w9_threshold  # noqa: E402
+from benchmarks import bench, ml_grid, w8_scale, w9_mlp, w9_threshold  # noqa: E402
 
 Metrics = dict[str, float | bool]
 
@@ -145,6 +145,15 @@ WORKLOADS: list[Workload] = [
         "within1_ratio_s3",
         "within 1 >= 1.5x bisection at s=3,6; coverage >= 0.90; exact at s=0",
         lambda m, _: w9_threshold.targets_hold(m),
+        max_reps=1,
+    ),
+    Workload(
+        "W9r",
+        "threshold on real MLP accuracies (0.90, 0.96): bisection vs posterior",
+        w9_mlp.w9_mlp,
+        "within1_ratio",
+        "posterior's 95% interval covers the truth >= 0.90 at both targets",
+        lambda m, _: w9_mlp.targets_hold(m),
         max_reps=1,
     ),
     Workload(

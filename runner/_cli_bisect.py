@@ -331,10 +331,17 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
         and abs(hi - lo) <= precision * (1 + 1e-9)
     )
     if not narrow and summary.outside_range is None and error is None:
-        line += (
-            f"; wider than --precision {format_value(precision)}: the jobs ran out before it "
-            "narrowed (raise --max-jobs, or accept a coarser --precision)"
-        )
+        if summary.stopped == "repetitions":
+            line += (
+                f"; wider than --precision {format_value(precision)}: the --seeds ran out at "
+                "the values that decide it (add --seeds; a rule that gives the same verdict "
+                "every time needs no --method probabilistic)"
+            )
+        else:
+            line += (
+                f"; wider than --precision {format_value(precision)}: the jobs ran out before "
+                "it narrowed (raise --max-jobs, or accept a coarser --precision)"
+            )
     return line
 
 

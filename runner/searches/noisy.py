@@ -106,7 +106,21 @@ class ProbabilisticSearch(BinarySearch):
             )
             session.save_progress()
         self.status.expected_jobs = self.status.submitted
-        if not self.error and not model.resolved:
+        if not self.error and model.stop_reason == "repetitions":
+            logger.warning(
+                "%s: the repetitions in %s are used up at the values that decide the answer "
+                "(the %d%% interval %s, wider than %s %s); the estimate %s is less certain "
+                "than asked (add repetitions, e.g. more seeds; for a rule that gives the same "
+                "verdict every time, method='bisection' needs one job per value)",
+                self.name,
+                front_end().repetition_pool,
+                round(100 * self.confidence),
+                model.interval,
+                front_end().precision,
+                self.space.precision,
+                model.estimate,
+            )
+        elif not self.error and not model.resolved:
             logger.warning(
                 "%s: %s %d spent before the %d%% interval %s narrowed to %s %s; "
                 "the estimate %s is less certain than asked (raise %s, or accept a "
@@ -198,6 +212,7 @@ class ProbabilisticSearch(BinarySearch):
             confidence=self.confidence,
             posterior=[list(pair) for pair in self.model.posterior()],
             noise=[[round(s, 6), p] for s, p in self.model.noise_scale_marginal()],
+            stopped=self.model.stop_reason,
         )
         return fields
 

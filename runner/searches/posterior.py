@@ -47,12 +47,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from runner.searches.bisection import BisectionSpace, OutsideRange
 
-__all__ = ["NoisyThreshold", "ThresholdGrid", "log_sigmoid"]
+__all__ = ["NoisyThreshold", "StopReason", "ThresholdGrid", "log_sigmoid"]
 
 Number = int | float
+StopReason = Literal["resolved", "repetitions", "max_jobs"]
 
 #: Most candidate values a grid holds; the cost of a job's update grows with it.
 MAX_GRID_INTERVALS = 1024
@@ -71,6 +73,10 @@ LAPSE = 0.01
 #: How much a value's own mass counts next to its window's in the estimate: only to
 #: break ties (a deterministic rule's mass on one value fills three equal windows).
 TIE_WEIGHT = 1e-6
+#: A value holding this much of the posterior alone is the answer, whatever its window;
+#: at a range end, whose window is cut in half, a majority is enough.
+MODE_WINS = 0.95
+END_MODE_WINS = 0.5
 
 
 def log_sigmoid(z: float) -> float:
@@ -300,7 +306,8 @@ class NoisyThreshold:
         centre value twice, which pulls the answer towards a lone peak."""
         marginal = self.threshold_marginal()
         mode = max(range(self.size + 2), key=marginal.__getitem__)
-        if marginal[mode] >= self.confidence:
+        at_an_end = mode in (0, self.size, self.size + 1)
+        if marginal[mode] >= (END_MODE_WINS if at_an_end else MODE_WINS):
             return self._value_at(mode)
         values = self.grid.values
         best, best_score = self.size + 1, marginal[-1] * (1 + TIE_WEIGHT)
@@ -375,7 +382,32 @@ class NoisyThreshold:
 
     @property
     def done(self) -> bool:
-        return self.proposed >= self.max_jobs or self.resolved or not self._open_indices()
+        return self.proposed >= self.max_jobs or self.resolved or self.stalled
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Why the search is done: ``"resolved"`` (as narrow as asked, or beyond an end),
+        ``"repetitions"`` (none left where they would decide the answer), ``"max_jobs"``;
+        None while it goes on."""
+        if self.resolved:
+            return "resolved"
+        if self.stalled:
+            return "repetitions"
+        if self.proposed >= self.max_jobs:
+            return "max_jobs"
+        return None
+
+    @property
+    def stalled(self) -> bool:
+        """Whether no repetition is left at any value that decides the answer: those in
+        the credible interval and its failing-side neighbour. Jobs elsewhere could not
+        narrow it (a deterministic rule with one repetition per value stops here, after
+        bisection's path, instead of testing every value of the range)."""
+        if self.pool is None:
+            return False
+        first, last = self._interval_positions()
+        decisive = range(max(0, first - 1), min(last, self.size) + 1)
+        return all(self.used.get(self._index(u), 0) >= self.pool for u in decisive)
 
     # -- choosing values -------------------------------------------------------------
 

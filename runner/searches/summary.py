@@ -271,6 +271,7 @@ ANSWER_DETAILS = (
     "confidence",
     "posterior",
     "noise",
+    "stopped",
 )
 _BINARY = _BINARY_ANSWER + ANSWER_DETAILS
 
@@ -326,6 +327,9 @@ class SearchSummary:
     confidence: float | None = None
     posterior: list[list[Any]] | None = None
     noise: list[list[Any]] | None = None
+    #: Why the probabilistic search stopped: "resolved", "repetitions" (none left at the
+    #: values that decide the answer) or "max_jobs"; None while it runs.
+    stopped: str | None = None
 
     def _fields(self) -> tuple[str, ...]:
         if self.kind == "binary_search":
@@ -410,6 +414,7 @@ class SearchSummary:
             confidence=_get(data, "confidence", (int, float), None),
             posterior=_get(data, "posterior", list, None),
             noise=_get(data, "noise", list, None),
+            stopped=_get(data, "stopped", str, None),
         )
 
     @classmethod

@@ -183,6 +183,28 @@ def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
     )
 
 
+def test_one_seed_per_value_stops_after_about_bisections_path_with_the_exact_answer(
+    script: Path, tmp_path: Path
+) -> None:
+    # A pool of one repetition: no value can be tested twice, so the values next to the
+    # threshold can't be confirmed; the search stops once they are used up (it tested
+    # every value of the range before) and says the seeds ran out, not the jobs.
+    run = _probabilistic(script, tmp_path / "one", *"width=1:40 threshold=23 --seeds 7".split())
+    assert run.returncode == 0, run.stderr
+    line = _line(run.stdout, "estimate: ")
+    found = re.fullmatch(
+        r"estimate: width=23, 95% interval \[(\d+), (\d+)\] after (\d+) job.*", line
+    )
+    assert found, line
+    lo, hi, jobs = map(int, found.groups())
+    assert lo < 23 <= hi
+    assert jobs <= 20  # bisection's path on 1..40 is 6 values; 4 a round here
+    if (lo, hi) != (22, 23):  # not narrowed to one value: the seeds are what ran out
+        assert "the --seeds ran out at the values that decide it (add --seeds" in line
+        assert "are used up at the values that decide the answer" in run.stderr
+    assert _summary(tmp_path / "one")["stopped"] in ("resolved", "repetitions")
+
+
 def test_each_job_is_judged_by_the_success_expression_on_its_own_result(
     script: Path, tmp_path: Path
 ) -> None:

@@ -111,9 +111,11 @@ def test_revising_a_verdict_replays_the_search(bounds, offset, m, flip):
 # -- the posterior ---------------------------------------------------------------------
 
 
-def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1):
+def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1, pool=None):
     model = NoisyThreshold(
-        BisectionSpace(lo, hi, precision, integer=True, success_lower=success_lower), max_jobs=600
+        BisectionSpace(lo, hi, precision, integer=True, success_lower=success_lower),
+        max_jobs=600,
+        pool=pool,
     )
 
     def rule(v):
@@ -151,6 +153,36 @@ def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lowe
             assert model.outside_range == "below" and model.estimate is None
         else:
             assert model.estimate == threshold and model.interval == (threshold, threshold + 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bounds=st.tuples(st.integers(-50, 50), st.integers(2, 120)).map(lambda t: (t[0], t[0] + t[1])),
+    offset=st.integers(-3, 125),
+    success_lower=st.booleans(),
+    k=st.integers(1, 8),
+    pool=st.integers(1, 4),
+)
+def test_a_small_pool_of_repetitions_stops_once_the_deciding_values_are_used_up(
+    bounds, offset, success_lower, k, pool
+):
+    # One seed (or a few) per value: the values next to the threshold can't be tested
+    # again, so the 95% interval may stay two values wide; the search must stop there,
+    # after about bisection's path, not test every value of the range, and still answer
+    # a deterministic rule exactly.
+    lo, hi = bounds
+    threshold = lo + offset
+    model = _search_deterministic(lo, hi, threshold, success_lower, k, pool=pool)
+    assert model.resolved or model.stalled
+    rounds_of_bisection = math.ceil(math.log2(hi - lo + 2))
+    assert model.jobs <= 4 * rounds_of_bisection * k  # before: the budget (600) or every value
+    inside = lo <= threshold <= hi
+    if inside:
+        assert model.estimate == threshold
+    elif (threshold < lo) == success_lower:  # every value succeeds
+        assert model.estimate == (lo if success_lower else hi)
+    else:
+        assert model.estimate is None
 
 
 @settings(max_examples=100, deadline=None)

@@ -127,62 +127,42 @@ def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1, pool
     return model
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     bounds=st.tuples(st.integers(-50, 50), st.integers(2, 120)).map(lambda t: (t[0], t[0] + t[1])),
     offset=st.integers(-3, 125),
     success_lower=st.booleans(),
     k=st.integers(1, 8),
+    pool=st.sampled_from([None, None, 1, 2, 3, 4]),
 )
-def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lower, k):
-    lo, hi = bounds
-    threshold = lo + offset
-    model = _search_deterministic(lo, hi, threshold, success_lower, k)
-    assert model.resolved
-    if success_lower:
-        if threshold <= lo:
-            assert model.outside_range == "below" and model.estimate == lo
-        elif threshold > hi:
-            assert model.outside_range == "above" and model.estimate is None
-        else:
-            assert model.estimate == threshold and model.interval == (threshold - 1, threshold)
-    else:
-        if threshold >= hi:
-            assert model.outside_range == "above" and model.estimate == hi
-        elif threshold < lo:
-            assert model.outside_range == "below" and model.estimate is None
-        else:
-            assert model.estimate == threshold and model.interval == (threshold, threshold + 1)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    bounds=st.tuples(st.integers(-50, 50), st.integers(2, 120)).map(lambda t: (t[0], t[0] + t[1])),
-    offset=st.integers(-3, 125),
-    success_lower=st.booleans(),
-    k=st.integers(1, 8),
-    pool=st.integers(1, 4),
-)
-def test_a_small_pool_of_repetitions_stops_once_the_deciding_values_are_used_up(
-    bounds, offset, success_lower, k, pool
-):
-    # One seed (or a few) per value: the values next to the threshold can't be tested
-    # again, so the 95% interval may stay two values wide; the search must stop there,
-    # after about bisection's path, not test every value of the range, and still answer
-    # a deterministic rule exactly.
+def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lower, k, pool):
     lo, hi = bounds
     threshold = lo + offset
     model = _search_deterministic(lo, hi, threshold, success_lower, k, pool=pool)
-    assert model.resolved or model.stalled
-    rounds_of_bisection = math.ceil(math.log2(hi - lo + 2))
-    assert model.jobs <= 4 * rounds_of_bisection * k  # before: the budget (600) or every value
-    inside = lo <= threshold <= hi
-    if inside:
-        assert model.estimate == threshold
-    elif (threshold < lo) == success_lower:  # every value succeeds
-        assert model.estimate == (lo if success_lower else hi)
+    if success_lower:
+        all_succeed, all_fail = threshold <= lo, threshold > hi
     else:
+        all_succeed, all_fail = threshold >= hi, threshold < lo
+    if all_succeed:
+        assert model.outside_range == ("below" if success_lower else "above")
+        assert model.estimate == (lo if success_lower else hi)
+    elif all_fail:
+        assert model.outside_range == ("above" if success_lower else "below")
         assert model.estimate is None
+    else:
+        assert model.estimate == threshold
+    if pool is None:  # repetitions to spare: confirmed to one value
+        assert model.resolved
+        if not (all_succeed or all_fail):
+            step = (threshold - 1, threshold) if success_lower else (threshold, threshold + 1)
+            assert model.interval == step
+    else:
+        # One seed (or a few) per value: the values next to the threshold can't be
+        # tested again, so the 95% interval may stay wider; the search stops there,
+        # after about bisection's path, instead of testing every value of the range.
+        assert model.resolved or model.stalled
+        rounds_of_bisection = math.ceil(math.log2(hi - lo + 2))
+        assert model.jobs <= 4 * rounds_of_bisection * k  # before: 600 (the budget) or every value
 
 
 @settings(max_examples=100, deadline=None)

@@ -109,6 +109,37 @@ def bisection_search(
     return (None if achieved is None else achieved[0]), search.interval, jobs
 
 
+def bisection_within1_exact(t: int, s: float, shape: str = "logistic") -> float:
+    """The probability that :func:`bisection_search` lands within 1 of ``t``, summed over
+    every path of its verdicts (no sampling): what its sampled rate estimates."""
+    success_at: dict[int, float] = {}
+
+    def p_success(value: int) -> float:
+        if value not in success_at:
+            p = success_probability(value, t, s, shape)
+            wins = [math.comb(4, k) * p**k * (1 - p) ** (4 - k) for k in range(5)]
+            success_at[value] = wins[3] + wins[4] + 0.5 * wins[2]  # a 2-2 tie: a coin flip
+        return success_at[value]
+
+    def walk(verdicts: tuple[bool, ...]) -> float:
+        search = Bisection(_space())
+        weight = 1.0
+        for verdict in verdicts:  # replay this path's verdicts so far
+            [value] = search.propose(1)
+            q = p_success(value)
+            weight *= q if verdict else 1 - q
+            search.record(value, verdict, None)
+        if weight == 0:
+            return 0.0
+        if search.done:
+            achieved = search.achieved
+            answer = HI + 1 if achieved is None else achieved[0]
+            return weight * (abs(answer - t) <= 1)
+        return walk((*verdicts, True)) + walk((*verdicts, False))
+
+    return walk(())
+
+
 def posterior_search(
     t: int, s: float, rng: random.Random, max_jobs: int, shape: str = "logistic"
 ) -> tuple[int | None, tuple, int]:
@@ -158,6 +189,17 @@ def simulate(
         out[f"bisection_s{s}"] = _score(bisection, truths)
         out[f"posterior_s{s}"] = _score(posterior, truths)
     return out
+
+
+def exact_bisection_rates(searches: int, seed: int = 9) -> dict[int, float]:
+    """Bisection's within-1 rate at s = 3 and 6 on :func:`simulate`'s thresholds, summed
+    over its verdict paths instead of sampled: the sampled rate's luck taken out."""
+    rates = {}
+    for s in (3, 6):
+        rng = random.Random(seed * 1000 + s)
+        truths = [rng.randint(20, 100) for _ in range(searches)]
+        rates[s] = sum(bisection_within1_exact(t, s) for t in truths) / searches
+    return rates
 
 
 def simulate_shapes(searches: int, seed: int = 9) -> dict[str, dict[str, dict[str, float]]]:
@@ -241,6 +283,9 @@ def w9_threshold(start_method: str = "default", quick: bool = False) -> Metrics:
     for s in (3, 6):
         base = max(table[f"bisection_s{s}"]["within1"], 1e-9)
         metrics[f"within1_ratio_s{s}"] = table[f"posterior_s{s}"]["within1"] / base
+    for s, rate in exact_bisection_rates(100 if quick else 500).items():
+        metrics[f"bisection_s{s}_within1_exact"] = rate
+        metrics[f"within1_ratio_exact_s{s}"] = table[f"posterior_s{s}"]["within1"] / max(rate, 1e-9)
     metrics["min_coverage"] = min(table[f"posterior_s{s}"]["coverage"] for s in NOISE)
     metrics["exact_s0"] = table["posterior_s0"]["mae"] == 0
     shapes = simulate_shapes(100 if quick else 500)
@@ -309,6 +354,14 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     table = simulate(100 if quick else 500)
     print(format_table(table))
+    exact = exact_bisection_rates(100 if quick else 500)
+    print(
+        "bisection within 1, summed over its verdict paths (no sampling), same thresholds: "
+        + ", ".join(
+            f"s={s} {rate:.3f} (method / it: {table[f'posterior_s{s}']['within1'] / rate:.2f}x)"
+            for s, rate in exact.items()
+        )
+    )
     shapes = simulate_shapes(100 if quick else 500)
     print(format_shapes(shapes))
     e2e = end_to_end()
@@ -317,6 +370,7 @@ if __name__ == "__main__":
             {
                 "workload": "W9",
                 "simulation": table,
+                "bisection_within1_exact": exact,
                 "shapes": shapes,
                 "end_to_end": e2e,
                 "seconds": round(time.perf_counter() - t0, 1),

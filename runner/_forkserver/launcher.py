@@ -28,8 +28,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -41,7 +39,7 @@ from runner._forkserver.client import (
 )
 from runner._forkserver.preload import choose_preloads
 from runner._forkserver.protocol import Preloaded
-from runner._process_tree import pid_alive
+from runner._forkserver.reports_dir import ReportsDir
 from runner._worker import IMPORTS_ENV
 from runner.thread_limits import thread_limits
 
@@ -54,38 +52,6 @@ logger = logging.getLogger("runner")
 
 #: Most seconds a job waits for a warm server being prepared before it starts cold.
 MAX_WAIT_FOR_WARM = 60.0
-
-
-#: The temporary folders where the first jobs report their imports: ``<prefix><pid>-...``.
-REPORTS_PREFIX = "runner-imports-"
-
-
-def remove_stale_report_dirs(tmp: str | None = None) -> int:
-    """Remove the import-report folders of drivers that died without closing (SIGKILL,
-    the OOM killer): the next driver clears them. Returns how many it removed.
-
-    Only this user's folders named with a pid no longer running go; a folder from before
-    names had a pid is left alone.
-    """
-    removed = 0
-    try:
-        entries = list(os.scandir(tmp or tempfile.gettempdir()))
-    except OSError:
-        return 0
-    for entry in entries:
-        if not entry.name.startswith(REPORTS_PREFIX):
-            continue
-        pid = entry.name[len(REPORTS_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
-            continue
-        try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        removed += 1
-    return removed
 
 
 class ForkServerLauncher:
@@ -114,7 +80,7 @@ class ForkServerLauncher:
         self._learnt = preload is False
         self._upgrade: asyncio.Task[None] | None = None
         self._retired: list[ForkServerClient] = []
-        self._reports_dir: str | None = None
+        self._reports = ReportsDir()
         self._report_ids = itertools.count()
         #: Forked jobs running now, and the most seen at once: a warm server's pool when
         #: no scheduler said how many slots there are.
@@ -180,7 +146,9 @@ class ForkServerLauncher:
             launched = server.loop.time()
             try:
                 worker = await server.launch(
-                    job_dir, env=env if report is None else {**env, IMPORTS_ENV: report}, log_fd=log_fd
+                    job_dir,
+                    env=env if report is None else {**env, IMPORTS_ENV: report},
+                    log_fd=log_fd,
                 )
             except CannotFork as exc:
                 logger.info("Spawning %s instead of forking it: %s", job_dir, exc)
@@ -208,9 +176,7 @@ class ForkServerLauncher:
         for server in servers:
             if server is not None and server.loop is loop:
                 await server.aclose()
-        if self._reports_dir is not None:
-            shutil.rmtree(self._reports_dir, ignore_errors=True)
-            self._reports_dir = None
+        self._reports.remove()
 
     # -- servers -------------------------------------------------------------------------
 
@@ -267,10 +233,13 @@ class ForkServerLauncher:
         """Where the next job reports its imports, while the launcher still learns them."""
         if self._learnt or self._cold:
             return None
-        if self._reports_dir is None:
-            remove_stale_report_dirs()
-            self._reports_dir = tempfile.mkdtemp(prefix=f"{REPORTS_PREFIX}{os.getpid()}-")
-        return os.path.join(self._reports_dir, f"{next(self._report_ids)}.json")
+        try:
+            folder = self._reports.ensure()
+        except OSError as exc:  # no room in the temporary directory: nothing learnt
+            logger.info("Not learning which modules the jobs import (warm starts): %s", exc)
+            self._learnt = True
+            return None
+        return os.path.join(folder, f"{next(self._report_ids)}.json")
 
     def _ended(self, report_path: str | None, launched: float) -> None:
         self._running -= 1
@@ -303,7 +272,9 @@ class ForkServerLauncher:
         try:
             await self._switch_to_warm(modules)
         except Exception as exc:  # a background task: nobody else would hear of it
-            self._give_up_warm(modules, f"preparing the server failed ({type(exc).__name__}: {exc})")
+            self._give_up_warm(
+                modules, f"preparing the server failed ({type(exc).__name__}: {exc})"
+            )
 
     async def _switch_to_warm(self, modules: list[str]) -> None:
         loop = asyncio.get_running_loop()
@@ -350,7 +321,6 @@ class ForkServerLauncher:
             tops,
             problem,
         )
-
 
 
 def checked_preload(preload: object) -> bool | tuple[str, ...]:

@@ -57,7 +57,12 @@ def draw(_):
 PACKAGES = {
     "heavy": "import os\nOMP_AT_IMPORT = os.environ.get('OMP_NUM_THREADS')\n",
     # A fake torch whose CUDA is initialised as soon as it is imported.
-    "torch": ("class cuda:\n    @staticmethod\n    def is_initialized():\n        return True\n"),
+    "torch": (
+        "class cuda:\n"
+        "    @staticmethod\n"
+        "    def is_initialized():\n"
+        "        return True\n"
+    ),
     # Starts a thread when imported (a monitor, a prefetcher).
     "threaded": (
         "import threading\n"
@@ -261,9 +266,7 @@ def test_each_job_gets_its_share_of_the_cores(
         async with GPUScheduler(simultaneous_jobs_per_gpu=2, executor=executor) as scheduler:
             assert scheduler.num_slots == 8
             return list(
-                await asyncio.gather(
-                    *(scheduler.run_job(j) for j in _probe_jobs(project, "heavy", 2))
-                )
+                await asyncio.gather(*(scheduler.run_job(j) for j in _probe_jobs(project, "heavy", 2)))
             )
 
     results = asyncio.run(main())
@@ -317,34 +320,7 @@ def test_every_message_survives_the_wire(message: protocol.Message) -> None:
     assert protocol.decode(protocol.encode(message)) == message
 
 
-@pytest.mark.parametrize(
-    "data", [b"", b"[1]", b'{"id": 1}', b'{"type": "nope"}', b'{"type": "ping"}']
-)
+@pytest.mark.parametrize("data", [b"", b"[1]", b'{"id": 1}', b'{"type": "nope"}', b'{"type": "ping"}'])
 def test_what_is_not_a_message_is_refused_by_name(data: bytes) -> None:
     with pytest.raises(protocol.ProtocolError, match="not a fork server message"):
         protocol.decode(data)
-
-
-def test_a_killed_drivers_import_reports_are_cleared_by_the_next_driver(tmp_path: Path) -> None:
-    import subprocess
-
-    from runner._forkserver.launcher import REPORTS_PREFIX, remove_stale_report_dirs
-
-    ended = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead = tmp_path / f"{REPORTS_PREFIX}{ended.stdout.strip()}-x1"
-    live = tmp_path / f"{REPORTS_PREFIX}{os.getppid()}-x2"  # pytest's parent: alive
-    mine = tmp_path / f"{REPORTS_PREFIX}{os.getpid()}-x3"
-    older = tmp_path / f"{REPORTS_PREFIX}abcdefgh"  # named before names had a pid
-    others = tmp_path / f"{REPORTS_PREFIX}{ended.stdout.strip()}-x4"
-    for folder in (dead, live, mine, older, others):
-        folder.mkdir()
-        (folder / "0.json").write_text("{}")
-    os.chown(others, 65534, 65534)  # another user's: not ours to remove
-    assert remove_stale_report_dirs(str(tmp_path)) == 1
-    assert not dead.exists()
-    assert live.exists() and mine.exists() and older.exists() and others.exists()

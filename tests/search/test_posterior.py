@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.searches.bisection import Bisection, BisectionSpace, Inconsistency
-from runner.searches.posterior import NoisyThreshold, log_sigmoid
+from runner.searches.posterior import (
+    END_MODE_WINS,
+    MODE_WINS,
+    WINDOW_TIE,
+    NoisyThreshold,
+    log_sigmoid,
+)
 
 int_ranges = st.tuples(st.integers(-50, 50), st.integers(2, 160)).map(lambda t: (t[0], t[0] + t[1]))
 
@@ -111,11 +117,12 @@ def test_revising_a_verdict_replays_the_search(bounds, offset, m, flip):
 # -- the posterior ---------------------------------------------------------------------
 
 
-def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1, pool=None):
+def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1, pool=None, rate=0.5):
     model = NoisyThreshold(
         BisectionSpace(lo, hi, precision, integer=True, success_lower=success_lower),
         max_jobs=600,
         pool=pool,
+        target_rate=rate,
     )
 
     def rule(v):
@@ -127,42 +134,48 @@ def _search_deterministic(lo, hi, threshold, success_lower, k, precision=1, pool
     return model
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     bounds=st.tuples(st.integers(-50, 50), st.integers(2, 120)).map(lambda t: (t[0], t[0] + t[1])),
     offset=st.integers(-3, 125),
     success_lower=st.booleans(),
     k=st.integers(1, 8),
     pool=st.sampled_from([None, None, 1, 2, 3, 4]),
+    rate=st.sampled_from([0.5, 0.5, 0.3, 0.7]),
 )
-def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lower, k, pool):
+def test_a_deterministic_rule_gets_the_exact_answer(bounds, offset, success_lower, k, pool, rate):
     lo, hi = bounds
     threshold = lo + offset
-    model = _search_deterministic(lo, hi, threshold, success_lower, k, pool=pool)
+    model = _search_deterministic(lo, hi, threshold, success_lower, k, pool=pool, rate=rate)
     if success_lower:
         all_succeed, all_fail = threshold <= lo, threshold > hi
     else:
         all_succeed, all_fail = threshold >= hi, threshold < lo
+    # One job per value at a rate below one half: a single failure barely tells "fails
+    # here" from "succeeds 30% of the time here", so the answer may be one value off.
+    slack = 1 if pool == 1 and rate < 0.5 else 0
     if all_succeed:
-        assert model.outside_range == ("below" if success_lower else "above")
-        assert model.estimate == (lo if success_lower else hi)
+        assert model.outside_range == ("below" if success_lower else "above") or slack
+        assert abs(model.estimate - (lo if success_lower else hi)) <= slack
     elif all_fail:
         assert model.outside_range == ("above" if success_lower else "below")
         assert model.estimate is None
     else:
-        assert model.estimate == threshold
+        assert abs(model.estimate - threshold) <= slack
     if pool is None:  # repetitions to spare: confirmed to one value
         assert model.resolved
         if not (all_succeed or all_fail):
             step = (threshold - 1, threshold) if success_lower else (threshold, threshold + 1)
             assert model.interval == step
     else:
-        # One seed (or a few) per value: the values next to the threshold can't be
-        # tested again, so the 95% interval may stay wider; the search stops there,
-        # after about bisection's path, instead of testing every value of the range.
+        # A few repetitions per value: the values next to the threshold can't be tested
+        # again and again, so the 95% interval may stay wider; the search stops there, a
+        # few rounds after bisection's path, instead of testing every value of the range
+        # (it did, or spent max_jobs).
         assert model.resolved or model.stalled
         rounds_of_bisection = math.ceil(math.log2(hi - lo + 2))
-        assert model.jobs <= 4 * rounds_of_bisection * k  # before: 600 (the budget) or every value
+        every_value = (hi - lo + 1) * pool
+        assert model.jobs <= min(every_value, (rounds_of_bisection + 3 * pool + 4) * k)
 
 
 @settings(max_examples=100, deadline=None)
@@ -239,7 +252,9 @@ def test_log_sigmoid_is_stable():
 def test_the_estimate_holds_the_most_mass_within_precision(observations, success_lower, precision):
     """The estimate is the Bayes answer for "within precision": no value's window (the
     values within precision of it) holds more posterior mass, unless one value alone
-    holds `confidence` of it, which is then the answer."""
+    holds MODE_WINS of it (at a range end, a majority), which is then the answer. While
+    no value has had both verdicts, windows within WINDOW_TIE of the best are a tie,
+    won by the likeliest value."""
     space = BisectionSpace(0, 40, precision, integer=True, success_lower=success_lower)
     model = NoisyThreshold(space)
     for value, outcome in observations:
@@ -247,7 +262,7 @@ def test_the_estimate_holds_the_most_mass_within_precision(observations, success
     by_value = {value: p for value, p in model.posterior(min_probability=-1.0)}
     estimate = model.estimate
     mode = max(by_value, key=lambda v: by_value[v])
-    if by_value[mode] >= model.confidence:
+    if by_value[mode] >= (END_MODE_WINS if mode in (0, 40, None) else MODE_WINS):
         assert estimate == mode
         return
 
@@ -256,8 +271,15 @@ def test_the_estimate_holds_the_most_mass_within_precision(observations, success
             return by_value[None]
         return sum(p for v, p in by_value.items() if v is not None and abs(v - centre) <= precision)
 
+    verdicts: dict[int, set[bool]] = {}
+    for value, outcome in observations:
+        verdicts.setdefault(value, set()).add(outcome)
+    tie = 0.0 if any(len(seen) == 2 for seen in verdicts.values()) else WINDOW_TIE
     best = max(window(v) for v in by_value)
-    assert window(estimate) >= best - 1e-5
+    assert window(estimate) >= best - tie - 1e-5
+    if estimate is not None and tie:
+        near = [v for v in by_value if v is not None and window(v) >= best - tie + 1e-9]
+        assert by_value[estimate] >= max(by_value[v] for v in near) - 1e-9
 
 
 def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:

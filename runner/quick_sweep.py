@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -373,8 +374,11 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
             # The jobs were judged one by one: the value's verdict is their share of
             # successes against target_rate; --agg only shapes the result reported.
             verdicts = [bool(expr.evaluate({"result": v})) for v in values]
-            shown = mean_result(values) if self.agg == "mean" else values
-            shown = values[0] if shown is values and len(values) == 1 else shown
+            shown: Any = values[0] if len(values) == 1 else values
+            if self.agg == "mean":
+                # Only what is shown: results with no number to average stay as they are.
+                with contextlib.suppress(ExpressionError):
+                    shown = mean_result(values)
             return sum(verdicts) >= self.target_rate * len(verdicts), shown
         if self.agg == "mean":
             mean = mean_result(values)

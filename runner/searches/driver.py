@@ -388,8 +388,27 @@ class SearchRun(abc.ABC):
                         self.builder.base_dir, self.kind, timestamp, payload
                     )
             self.save(status, **fields)
-        except Exception:  # never hide the error that stopped the search
-            logger.exception("%s: could not save the stopped search's state", self.name)
+        except Exception as exc_saving:  # never hide the error that stopped the search
+            logger.warning(
+                "%s: could not save the stopped search's state (%s: %s); summary.json says "
+                "only that it stopped",
+                self.name,
+                type(exc_saving).__name__,
+                exc_saving,
+            )
+            # What the user's hooks (agg_results, margin) are not needed for: the status.
+            with contextlib.suppress(Exception):
+                write_summary(
+                    self.builder.base_dir,
+                    SearchSummary(
+                        kind=self.kind,
+                        search=type(self.config).__name__,
+                        base_dir=self.builder.base_dir,
+                        status=status,
+                        started=self.started,
+                        error=fields["error"],
+                    ),
+                )
 
 
 async def _run_all(

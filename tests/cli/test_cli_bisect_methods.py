@@ -392,6 +392,22 @@ def test_a_rule_that_does_not_fit_the_results_is_one_line_naming_success(
     assert "fix --success (or --agg)" in run.stderr
 
 
+def test_probabilistic_agg_mean_over_text_results_shows_them_as_they_are(
+    script: Path, tmp_path: Path
+) -> None:
+    # Each job is judged by the rule on its own result; --agg mean only shapes what is
+    # shown at the answer, and results with no number to average are shown as they are.
+    run = _probabilistic(
+        script,
+        tmp_path / "text",
+        *"width=1:40 threshold=23 --agg mean --seeds 1,2".split(),
+        success=LABEL,
+    )
+    assert run.returncode == 0, run.stderr
+    assert _line(run.stdout, "estimate: ").startswith("estimate: width=23, ")
+    assert _summary(tmp_path / "text")["status"] == "done"
+
+
 # -- flags -------------------------------------------------------------------------------
 
 

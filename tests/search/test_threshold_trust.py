@@ -8,6 +8,7 @@ import logging
 import pytest
 from search_fixtures import MajorityBisect, ToyBisect, ToyConfig, read_ledger
 
+from configs import pydraclass
 from runner.binary_search import run_binary_searches
 from runner.errors import SearchConfigError
 
@@ -206,3 +207,33 @@ def test_probabilistic_rounds_follow_parallel_points_and_resume_replays(tmp_path
         first.interval,
         tuple(first),
     )
+
+
+@pydraclass
+class _AggBreaksAfterJudging(ToyBisect):
+    """Judges each job itself, but its agg_results raises: the answer can't be built."""
+
+    def job_success(self, result):
+        return bool(result.result["passed"])
+
+    def agg_results(self, results):
+        raise KeyError("accuracy")
+
+
+def test_a_search_whose_answer_cannot_be_built_still_saves_that_it_stopped(tmp_path, caplog):
+    search = _search(
+        tmp_path,
+        cls=_AggBreaksAfterJudging,
+        method="probabilistic",
+        sweep_props={"seed": list(range(4))},
+        max_jobs=8,
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="runner"),
+        pytest.raises(Exception, match="accuracy"),
+    ):
+        run_binary_searches([search], max_gpus=1)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    # Not left "running": the status and the error, without the parts agg_results builds.
+    assert summary["status"] == "error" and "accuracy" in summary["error"]
+    assert "could not save the stopped search's state" in caplog.text

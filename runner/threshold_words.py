@@ -98,6 +98,8 @@ def threshold_warnings(summary: SearchSummary, *, short: bool = False) -> list[s
                     f"inconsistent: {prop}={format_value(p.success)} succeeded but "
                     f"{prop}={format_value(p.failure)} failed ({state})"
                 )
+    if summary.method == "probabilistic" and summary.stopped in _STOPPED:
+        lines.append(_STOPPED[summary.stopped][1 if short else 0])
     margin = summary.margin
     if margin is not None and (margin.achieved is not None or margin.failed is not None):
         at = f" at {prop}={format_value(summary.achieved.value)}" if summary.achieved else ""
@@ -110,73 +112,77 @@ def threshold_warnings(summary: SearchSummary, *, short: bool = False) -> list[s
     return lines
 
 
+def _distribution(pairs: Any) -> list[tuple[float, float]]:
+    """``[[scale, p], ...]`` from a summary, as floats; what is malformed is left out."""
+    return sorted(
+        (float(scale), float(p))
+        for scale, p in (pair for pair in pairs or [] if isinstance(pair, list) and len(pair) == 2)
+        if isinstance(scale, (int, float)) and isinstance(p, (int, float)) and p >= 0
+    )
+
+
+def _quantile(pairs: list[tuple[float, float]], q: float) -> float:
+    total = sum(p for _, p in pairs)
+    cumulative = 0.0
+    for scale, p in pairs:
+        cumulative += p / total
+        if cumulative >= q - 1e-12:
+            return scale
+    return pairs[-1][0]
+
+
 def noise_text(summary: SearchSummary) -> str | None:
-    """How noisy the probabilistic search found the outcomes, in the prop's own terms:
+    """How noisy the probabilistic search found the outcomes, in the prop's own units:
     over what distance around the threshold the success rate climbs (one noise scale
-    either side: from about 27% to 73% at ``target_rate=0.5``). None without a posterior.
+    either side: from about 27% to 73% at ``target_rate=0.5``). None without a posterior
+    (and for a summary written before the scale was kept in the prop's units).
 
     Example:
-        >>> from runner.searches.summary import ANSWER_DETAILS, SearchSummary
+        >>> from runner.searches.summary import SearchSummary
         >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
         ...     prop="w", range=(1, 128), precision=1, method="probabilistic",
-        ...     noise=[[1.0, 0.1], [2.0, 0.3], [3.0, 0.4], [5.0, 0.2]])
+        ...     noise=[[1.0, 0.1], [2.0, 0.3], [3.0, 0.4], [5.0, 0.2]],
+        ...     noise_scale=[[2.0, 0.1], [4.0, 0.3], [6.0, 0.4], [10.0, 0.2]])
         >>> noise_text(s)
-        'noise: the success rate climbs over about +-3 w around the threshold (90% credible 1 to 5)'
+        'noise: the success rate climbs over about +-6 w around the threshold (90% credible 2 to 10)'
         >>> s.noise = [[0.05, 0.97], [1.0, 0.03]]
         >>> noise_text(s)
         'noise: none seen (the outcomes fit a deterministic rule)'
     """
-    pairs = [
-        (float(scale), float(p))
-        for scale, p in (pair for pair in summary.noise or [] if len(pair) == 2)
-        if isinstance(scale, (int, float)) and isinstance(p, (int, float))
-    ]
-    total = sum(p for _, p in pairs)
-    if summary.method != "probabilistic" or not pairs or total <= 0:
+    steps, scale = _distribution(summary.noise), _distribution(summary.noise_scale)
+    if summary.method != "probabilistic" or not steps or not scale:
         return None
-    pairs.sort()
-
-    def quantile(q: float) -> float:
-        cumulative = 0.0
-        for scale, p in pairs:
-            cumulative += p / total
-            if cumulative >= q - 1e-12:
-                return scale
-        return pairs[-1][0]
-
-    median, low, high = quantile(0.5), quantile(0.05), quantile(0.95)
-    prop = summary.prop or "value"
-    log = summary.scale == "log"
-    precision = summary.precision
-    lo_end = (summary.range or (None,))[0]
-    # No value both passed and failed, and a scale under a quarter of the precision
-    # (relative to the low end on a log range): a step function.
+    if sum(p for _, p in steps) <= 0 or sum(p for _, p in scale) <= 0:
+        return None
+    # No value both passed and failed, and a scale under a quarter of a candidate step:
+    # a step function.
     tally: dict[Any, list[int]] = {}
     for point in summary.points:
         counts = tally.setdefault(point.value, [0, 0])
         counts[0] += point.successes or 0
         counts[1] += point.judged or 0
     mixed = any(0 < wins < judged for wins, judged in tally.values())
-    if isinstance(precision, (int, float)) and not mixed:
-        if log:
-            deterministic = (
-                isinstance(lo_end, (int, float))
-                and lo_end > 0
-                and median - 1 < precision / lo_end / 4
-            )
-        else:
-            deterministic = median < precision / 4
-        if deterministic:
-            return "noise: none seen (the outcomes fit a deterministic rule)"
-    if log:
-        return (
-            f"noise: the success rate climbs over about a factor {median:.3g} either side of "
-            f"the threshold (90% credible {low:.3g} to {high:.3g})"
-        )
+    if not mixed and _quantile(steps, 0.5) < 0.25:
+        return "noise: none seen (the outcomes fit a deterministic rule)"
+    median, low, high = (_quantile(scale, q) for q in (0.5, 0.05, 0.95))
     return (
-        f"noise: the success rate climbs over about +-{median:.3g} {prop} around the threshold "
-        f"(90% credible {low:.3g} to {high:.3g})"
+        f"noise: the success rate climbs over about +-{median:.3g} {summary.prop or 'value'} "
+        f"around the threshold (90% credible {low:.3g} to {high:.3g})"
     )
+
+
+#: Why a probabilistic search stopped short of its precision: (line, short form).
+_STOPPED = {
+    "repetitions": (
+        "stopped: the repetitions ran out at the values that decide the answer, before the "
+        "interval narrowed to the precision (add repetitions, e.g. seeds)",
+        "repetitions used up",
+    ),
+    "max_jobs": (
+        "stopped: max_jobs were spent before the interval narrowed to the precision",
+        "max_jobs spent",
+    ),
+}
 
 
 def _signed(value: float | None) -> str:
@@ -270,6 +276,9 @@ def label_threshold(data: Any) -> Any:
         block["margin"] = "not reported (the search config defines no margin)"
     else:  # a results pickle: its summary.json has it
         block["margin"] = "not in this file (summary.json beside it has it)"
+    stopped = [line for line in said if line.startswith("stopped: ")]
+    if stopped:
+        block["stopped"] = stopped[0].removeprefix("stopped: ")
     noise = noise_text(summary)
     if noise:
         block["noise"] = noise.removeprefix("noise: ")

@@ -211,7 +211,8 @@ class ProbabilisticSearch(BinarySearch):
             estimate=self.model.estimate,
             confidence=self.confidence,
             posterior=[list(pair) for pair in self.model.posterior()],
-            noise=[[round(s, 6), p] for s, p in self.model.noise_scale_marginal()],
+            noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
+            noise_scale=[[round(s, 9), p] for s, p in self.model.noise_scale_marginal()],
             stopped=self.model.stop_reason,
         )
         return fields
@@ -222,7 +223,8 @@ class ProbabilisticSearch(BinarySearch):
             estimate=self.model.estimate,
             confidence=self.confidence,
             posterior=self.model.posterior(),
-            noise=self.model.noise_scale_marginal(),
+            noise=self.model.noise_marginal(),
+            noise_scale=self.model.noise_scale_marginal(),
         )
         return payload
 

@@ -268,20 +268,21 @@ class NoisyThreshold:
         return [(sigma, sum(row)) for sigma, row in zip(self.noise, rows, strict=True)]
 
     def noise_scale_marginal(self) -> list[tuple[float, float]]:
-        """``(noise scale, probability)`` in the swept value's own terms: on a linear range
-        a distance (the success rate climbs from about 27% to 73% across one scale either
-        side of the threshold, at ``target_rate=0.5``), on a log range a factor.
+        """``(noise scale, probability)`` in the swept value's own units near the
+        threshold (the candidates' spacing at the posterior median times the scale in
+        grid steps): the success rate climbs from about 27% to 73% across one scale
+        either side of the threshold, at ``target_rate=0.5``.
 
         Example:
             >>> model = NoisyThreshold(BisectionSpace(0, 20, 0.5))  # grid steps of 0.25
             >>> model.noise[0], model.noise_scale_marginal()[0][0]
             (0.05, 0.0125)
         """
-        lo, hi = self.space.lo, self.space.hi
-        if self.space.log:
-            step = math.log(hi / lo) / self.size
-            return [(math.exp(sigma * step), p) for sigma, p in self.noise_marginal()]
-        step = (hi - lo) / self.size
+        values = self.grid.values
+        median = self._quantile_position(self.threshold_marginal(), 0.5)
+        at = self._index(min(median, self.size))
+        left, right = max(0, at - 1), min(self.size, at + 1)
+        step = float(values[right] - values[left]) / (right - left)
         return [(sigma * step, p) for sigma, p in self.noise_marginal()]
 
     def _quantile_position(self, marginal: Sequence[float], q: float) -> int:

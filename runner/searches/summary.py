@@ -271,6 +271,7 @@ ANSWER_DETAILS = (
     "confidence",
     "posterior",
     "noise",
+    "noise_scale",
     "stopped",
 )
 _BINARY = _BINARY_ANSWER + ANSWER_DETAILS
@@ -320,13 +321,15 @@ class SearchSummary:
     inconsistencies: list[InconsistentPair] = dataclasses.field(default_factory=list)
     margin: Margin | None = None
     #: Probabilistic: the answer, the interval's probability, P(threshold = value) as
-    #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p]
-    #: (in the prop's units on a linear range, a factor on a log one; see
+    #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p] in
+    #: steps of the candidate grid (``noise``) and in the prop's units near the
+    #: threshold (``noise_scale``; see
     #: :meth:`runner.searches.posterior.NoisyThreshold.noise_scale_marginal`).
     estimate: Any = None
     confidence: float | None = None
     posterior: list[list[Any]] | None = None
     noise: list[list[Any]] | None = None
+    noise_scale: list[list[Any]] | None = None
     #: Why the probabilistic search stopped: "resolved", "repetitions" (none left at the
     #: values that decide the answer) or "max_jobs"; None while it runs.
     stopped: str | None = None
@@ -414,6 +417,7 @@ class SearchSummary:
             confidence=_get(data, "confidence", (int, float), None),
             posterior=_get(data, "posterior", list, None),
             noise=_get(data, "noise", list, None),
+            noise_scale=_get(data, "noise_scale", list, None),
             stopped=_get(data, "stopped", str, None),
         )
 

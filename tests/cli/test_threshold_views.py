@@ -448,3 +448,27 @@ def test_the_margins_imply_a_target_only_when_they_agree(searches: Path) -> None
     assert (view.target.op, view.target.source) == (">=", "margin")
     data["margin"] = {"achieved": 0.55, "failed": -0.2}  # not a distance to one target
     assert threshold_view(SearchSummary.from_json(data)).target is None
+
+
+def test_why_a_probabilistic_search_stopped_short_is_said() -> None:
+    from runner.threshold_words import label_threshold, status_detail
+
+    data = {
+        "kind": "binary_search",
+        "search": "B",
+        "base_dir": "/r",
+        "status": "done",
+        "prop": "w",
+        "range": [1, 40],
+        "interval": [20, 24],
+        "achieved": {"value": 23},
+        "method": "probabilistic",
+        "estimate": 23,
+        "confidence": 0.95,
+        "stopped": "repetitions",
+    }
+    block = label_threshold(data)["threshold"]
+    assert block["stopped"].startswith("the repetitions ran out at the values that decide")
+    assert status_detail(SearchSummary.from_json(data))[0].endswith("; repetitions used up")
+    resolved = label_threshold({**data, "stopped": "resolved"})["threshold"]
+    assert "stopped" not in resolved

@@ -285,13 +285,20 @@ def test_the_estimate_holds_the_most_mass_within_precision(observations, success
 def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:
     steps = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True))
     assert [s for s, _ in steps.noise_scale_marginal()] == pytest.approx(steps.noise)
+    # An integer range on a log scale still has every integer as a candidate: steps of 1.
+    log_ints = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True, log=True))
+    assert log_ints.grid.values[:3] == (1, 2, 3)
+    assert [s for s, _ in log_ints.noise_scale_marginal()] == pytest.approx(log_ints.noise)
     halves = NoisyThreshold(BisectionSpace(0.0, 10.0, 1.0))  # candidates 0.5 apart
     assert [s for s, _ in halves.noise_scale_marginal()] == pytest.approx(
         [0.5 * sigma for sigma in halves.noise]
     )
+    # A geometric grid: the spacing where the threshold likely is, as a distance.
     log = NoisyThreshold(BisectionSpace(1e-4, 1e-1, 1e-5, log=True))
-    factors = [f for f, _ in log.noise_scale_marginal()]
-    step = math.log(1e3) / log.size
-    assert factors == pytest.approx([math.exp(sigma * step) for sigma in log.noise])
-    assert all(f > 1 for f in factors)
+    for value in log.grid.values:
+        log.record(value, value >= 3e-3)  # a threshold at 3e-3
+    i = log.grid.nearest(3e-3)
+    spacing = (log.grid.values[i + 1] - log.grid.values[i - 1]) / 2
+    scales = [s for s, _ in log.noise_scale_marginal()]
+    assert scales == pytest.approx([sigma * spacing for sigma in log.noise], rel=0.05)
     assert sum(p for _, p in log.noise_scale_marginal()) == pytest.approx(1)

@@ -33,6 +33,7 @@ from typing import Any
 
 from runner._cli_common import UsageError, console, print_json, safe_text, table
 from runner._cli_results import first_failure_of, print_end
+from runner.searches.space import wider_range
 from runner.searches.summary import SearchSummary
 from runner.sweep_text import format_value
 from runner.threshold_words import noise_text, threshold_warnings
@@ -364,23 +365,17 @@ def _outside_line(summary: SearchSummary, side: str) -> str:
 
 
 def _wider(summary: SearchSummary, side: str) -> str:
-    """``, e.g. w=0:100``: the range doubled beyond the end at fault (its sign kept)."""
-    prop = summary.prop or "value"
+    """``, e.g. w=0:100``: the range widened beyond the end at fault (see ``wider_range``)."""
     if summary.range is None:
         return ""
     lo, hi = summary.range
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (lo, hi)):
         return ""
     log = summary.scale == "log" and lo > 0
-    if side == "below":
-        new_lo = lo / (hi / lo) if log else lo - (hi - lo)
-        if lo > 0 and new_lo < 0:  # a positive range stays positive: down to 0
-            new_lo = 0
-        lo = math.floor(new_lo) if isinstance(lo, int) and isinstance(hi, int) else new_lo
-    else:
-        new_hi = hi * (hi / lo) if log else hi + (hi - lo)
-        hi = math.ceil(new_hi) if isinstance(lo, int) and isinstance(hi, int) else new_hi
-    return f", e.g. {prop}={format_value(lo)}:{format_value(hi)}"
+    wider = wider_range(lo, hi, side, log=log, integer=isinstance(lo, int) and isinstance(hi, int))
+    if wider is None:
+        return ""
+    return f", e.g. {summary.prop or 'value'}={format_value(wider[0])}:{format_value(wider[1])}"
 
 
 def _contradictions_line(summary: SearchSummary) -> str:

@@ -26,6 +26,7 @@ from runner.searches.space import (
     repetitions_of,
     space_of,
     test_range_ends_of,
+    wider_range,
 )
 from runner.searches.summary import (
     InconsistentPair,
@@ -419,13 +420,7 @@ class BinarySearch(SearchRun):
         end = lo if outside == "below" else hi
         every = "succeeded" if achieved is not None else "failed"
         tested = end in self.results_at
-        width = hi - lo
-        if outside == "below":
-            wider = (lo / (hi / lo), hi) if self.space.log else (lo - width, hi)
-        else:
-            wider = (lo, hi * (hi / lo)) if self.space.log else (lo, hi + width)
-        if self.space.integer:
-            wider = (int(math.floor(wider[0])), int(math.ceil(wider[1])))
+        wider = wider_range(lo, hi, outside, log=self.space.log, integer=self.space.integer)
         where = f"at or {outside} {end}" if tested else f"{outside} the range"
         end_text = (
             f"the range's end {self.prop}={end} {every} too"
@@ -433,9 +428,9 @@ class BinarySearch(SearchRun):
             else f"the range's end {self.prop}={end} was not tested"
         )
         words = front_end()
-        fix = "widen the range, e.g. " + words.search_range.format(
-            prop=self.prop, lo=wider[0], hi=wider[1]
-        )
+        fix = "widen the range"
+        if wider is not None:
+            fix += ", e.g. " + words.search_range.format(prop=self.prop, lo=wider[0], hi=wider[1])
         if not tested:
             fix += f", or set {words.test_range_ends} to test the ends"
         return (

@@ -18,6 +18,7 @@ __all__ = [
     "repetitions_of",
     "space_of",
     "test_range_ends_of",
+    "wider_range",
 ]
 
 
@@ -158,3 +159,34 @@ def probabilistic_options_of(config: Any, name: str) -> tuple[float, float, int 
             "needs) or a whole number >= 1"
         )
     return float(confidence), float(target), None if max_jobs is None else int(max_jobs)
+
+
+def wider_range(
+    lo: Any, hi: Any, side: str, *, log: bool = False, integer: bool = False
+) -> tuple[Any, Any] | None:
+    """The range to suggest when the threshold may lie beyond its ``side`` end ("below" or
+    "above"): as wide again beyond that end (on a log scale, as many times wider). A range
+    of positive values stays positive, down to 0 (on a log scale, above 0: 1 for whole
+    numbers). None when there is no wider range of that kind to suggest.
+
+    Example:
+        >>> wider_range(10, 100, "below"), wider_range(10, 100, "above")
+        ((0, 100), (10, 190))
+        >>> wider_range(2, 128, "below", log=True, integer=True)
+        (1, 128)
+        >>> wider_range(1, 128, "below", log=True, integer=True) is None
+        True
+    """
+    if side == "below":
+        new: Any = lo / (hi / lo) if log else lo - (hi - lo)
+        if lo >= 0 and new < 0:
+            new = 0
+        if integer:
+            new = math.floor(new)
+            if log:
+                new = max(1, new)
+        return None if new >= lo else (new, hi)
+    new = hi * (hi / lo) if log else hi + (hi - lo)
+    if integer:
+        new = math.ceil(new)
+    return None if new <= hi else (lo, new)

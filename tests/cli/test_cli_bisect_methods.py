@@ -471,3 +471,13 @@ def test_help_names_the_method_flags_and_a_probabilistic_example(
 
 def test_the_end_lines_docstring_example_runs_as_written() -> None:
     assert doctest.testmod(runner._cli_bisect).failed == 0
+
+
+def test_a_log_range_from_one_suggests_no_range_it_would_refuse(
+    script: Path, tmp_path: Path
+) -> None:
+    run = _bisect(script, tmp_path / "log", *"width=1:40 threshold=0 --scale log".split())
+    assert run.returncode == 0, run.stderr
+    line = _line(run.stdout, "outside range: ")
+    assert "width=0:" not in line and "width=0:" not in run.stderr  # log needs lo > 0
+    assert "widen the range" in line

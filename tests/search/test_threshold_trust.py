@@ -53,7 +53,8 @@ def test_tested_ends_answer_beyond_the_range(tmp_path, caplog):
     assert {10, 100} <= set(_widths(tmp_path))
     assert outcome.achieved_results[0] == 10 and outcome.failed_results is None
     assert outcome.outside_range == "below"
-    assert "width=10 succeeded too" in caplog.text and "range=(-80, 100)" in caplog.text
+    # A range of positive values: the suggestion stays positive (not range=(-80, 100)).
+    assert "width=10 succeeded too" in caplog.text and "range=(0, 100)" in caplog.text
 
 
 def test_every_value_failing_says_above(tmp_path):

@@ -318,9 +318,10 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
         f"{'above ' + format_value(hi_end) if hi is None else format_value(hi)}]"
     )
     if summary.estimate is None:
-        side = summary.outside_range or "outside"
+        # The interval's open side is where the threshold lies beyond the range.
+        side = summary.outside_range or ("below" if lo is None else "above")
         end = lo_end if side == "below" else hi_end
-        estimate = f"none inside the range (the threshold lies {side} {prop}={format_value(end)})"
+        estimate = f"none inside the range (it may lie {side} {prop}={format_value(end)})"
     else:
         estimate = f"{prop}={format_value(summary.estimate)}"
     line = f"estimate: {estimate}, {level} interval {shown} {spent}"
@@ -332,7 +333,13 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
         and abs(hi - lo) <= precision * (1 + 1e-9)
     )
     if not narrow and summary.outside_range is None and error is None:
-        if summary.stopped == "repetitions":
+        if summary.stopped == "resolved":
+            line += (
+                f"; as narrow as the candidate values allow (at most 1,025 across the range), "
+                f"coarser than --precision {format_value(precision)}: narrow the range for a "
+                "finer answer"
+            )
+        elif summary.stopped == "repetitions":
             line += (
                 f"; wider than --precision {format_value(precision)}: the --seeds ran out at "
                 "the values that decide it (add --seeds; a rule that gives the same verdict "

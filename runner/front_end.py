@@ -44,12 +44,25 @@ class FrontEnd:
     repetitions: str = "repetitions={k}"
     #: Where the repetitions (seeds) come from.
     repetition_pool: str = "sweep_props (e.g. seeds)"
-    #: The probabilistic search's job budget and a search's precision.
+    #: The probabilistic search's job budget and a search's precision, as an option is
+    #: named in a sentence ("raise max_jobs").
     max_jobs: str = "max_jobs"
     precision: str = "precision"
+    #: Classic bisection, the threshold search's default method.
+    bisection: str = "method='bisection'"
     #: Whether the front end prints its own end-of-sweep message (the CLI does, after
     #: its results table); the progress display prints it otherwise.
     prints_end_message: bool = False
+
+    def setting(self, option: str, value: object) -> str:
+        """An option set to a value as this front end writes it: ``max_jobs=60`` or
+        ``--max-jobs 60``.
+
+        Example:
+            >>> API.setting(API.max_jobs, 60), CLI.setting(CLI.max_jobs, 60)
+            ('max_jobs=60', '--max-jobs 60')
+        """
+        return f"{option} {value}" if option.startswith("--") else f"{option}={value}"
 
 
 API = FrontEnd(
@@ -71,6 +84,7 @@ CLI = FrontEnd(
     repetition_pool="--seeds",
     max_jobs="--max-jobs",
     precision="--precision",
+    bisection="--method bisection",
     prints_end_message=True,
 )
 

@@ -64,11 +64,10 @@ class ProbabilisticSearch(BinarySearch):
         model = self.model
         if model.coarsest_step > self.space.precision and not self.space.log:
             logger.warning(
-                "%s: %s %s is finer than the %d candidate values of %s allow (steps of "
+                "%s: %s is finer than the %d candidate values of %s allow (steps of "
                 "%.3g); the answer is to within a step. Narrow the range for a finer answer.",
                 self.name,
-                front_end().precision,
-                self.space.precision,
+                front_end().setting(front_end().precision, self.space.precision),
                 len(model.grid.values),
                 self.prop,
                 model.coarsest_step,
@@ -109,29 +108,27 @@ class ProbabilisticSearch(BinarySearch):
         if not self.error and model.stop_reason == "repetitions":
             logger.warning(
                 "%s: the repetitions in %s are used up at the values that decide the answer "
-                "(the %d%% interval %s, wider than %s %s); the estimate %s is less certain "
+                "(the %d%% interval %s, wider than %s); the estimate %s is less certain "
                 "than asked (add repetitions, e.g. more seeds; for a rule that gives the same "
-                "verdict every time, method='bisection' needs one job per value)",
+                "verdict every time, %s needs one job per value)",
                 self.name,
                 front_end().repetition_pool,
                 round(100 * self.confidence),
                 model.interval,
-                front_end().precision,
-                self.space.precision,
+                front_end().setting(front_end().precision, self.space.precision),
                 model.estimate,
+                front_end().bisection,
             )
         elif not self.error and not model.resolved:
             logger.warning(
-                "%s: %s %d spent before the %d%% interval %s narrowed to %s %s; "
+                "%s: %s spent before the %d%% interval %s narrowed to %s; "
                 "the estimate %s is less certain than asked (raise %s, or accept a "
                 "coarser %s)",
                 self.name,
-                front_end().max_jobs,
-                self.max_jobs,
+                front_end().setting(front_end().max_jobs, self.max_jobs),
                 round(100 * self.confidence),
                 model.interval,
-                front_end().precision,
-                self.space.precision,
+                front_end().setting(front_end().precision, self.space.precision),
                 model.estimate,
                 front_end().max_jobs,
                 front_end().precision,

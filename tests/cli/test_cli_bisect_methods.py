@@ -24,6 +24,7 @@ import runner._cli_bisect
 from runner.cli import main
 from runner.job_result import GPUJobResult
 from runner.quick_sweep import DEFAULT_SEED_POOL, build_binary_search, load_function
+from runner.searches.summary import SearchSummary
 
 RULE_SCRIPT = textwrap.dedent(
     """
@@ -481,3 +482,44 @@ def test_a_log_range_from_one_suggests_no_range_it_would_refuse(
     line = _line(run.stdout, "outside range: ")
     assert "width=0:" not in line and "width=0:" not in run.stderr  # log needs lo > 0
     assert "widen the range" in line
+
+
+def _end_summary(**fields: Any) -> SearchSummary:
+    base: dict[str, Any] = dict(
+        kind="binary_search",
+        search="B",
+        base_dir="/r",
+        status="done",
+        prop="lr",
+        range=(0.0, 1.0),
+        precision=1e-4,
+        method="probabilistic",
+        confidence=0.95,
+        num_jobs=32,
+        rounds=8,
+    )
+    return SearchSummary.from_json({**base, **fields})
+
+
+def test_the_end_says_why_the_interval_is_wider_than_asked() -> None:
+    bisect_end_lines = runner._cli_bisect.bisect_end_lines
+
+    def estimate_line(**fields: Any) -> str:
+        return next(x for x in bisect_end_lines(_end_summary(**fields)) if x.startswith("estimate"))
+
+    coarse = estimate_line(estimate=0.3, interval=[0.2998, 0.3008], stopped="resolved")
+    assert "as narrow as the candidate values allow" in coarse and "narrow the range" in coarse
+    assert "--max-jobs" not in coarse  # more jobs would not help
+    spent = estimate_line(estimate=0.3, interval=[0.25, 0.35], stopped="max_jobs")
+    assert "the jobs ran out before it narrowed (raise --max-jobs" in spent
+    seeds = estimate_line(estimate=0.3, interval=[0.25, 0.35], stopped="repetitions")
+    assert "the --seeds ran out at the values that decide it" in seeds
+
+
+def test_no_estimate_inside_the_range_names_the_open_side() -> None:
+    bisect_end_lines = runner._cli_bisect.bisect_end_lines
+
+    lines = bisect_end_lines(_end_summary(estimate=None, interval=[None, 0.06]))
+    assert "none inside the range (it may lie below lr=0)" in "\n".join(lines)
+    lines = bisect_end_lines(_end_summary(estimate=None, interval=[0.94, None]))
+    assert "none inside the range (it may lie above lr=1)" in "\n".join(lines)

@@ -56,13 +56,20 @@ def test_every_noise_shape_crosses_one_half_at_the_threshold_and_rises() -> None
 
 
 def test_other_shapes_are_scored_like_the_logistic_one() -> None:
-    shapes = w9.simulate_shapes(4, seed=3)
+    shapes = w9.simulate_shapes(20, seed=3)
     assert set(shapes) == set(w9.SHAPES) - {"logistic"}
     for scores in shapes.values():
         assert set(scores) == {
             f"{m}_s{s}" for m in ("bisection", "posterior") for s in w9.SHAPE_NOISE
         }
-        assert all(0 <= r["coverage"] <= 1 and "bias" in r for r in scores.values())
+        # The method's interval holds the threshold under every shape (W9's 500 searches:
+        # 0.94 to 0.98); bisection's one-value bracket seldom does.
+        for s in w9.SHAPE_NOISE:
+            assert scores[f"posterior_s{s}"]["coverage"] >= 0.9
+            assert scores[f"bisection_s{s}"]["coverage"] <= 0.5
+    # A split shape pulls the estimate towards its slow side.
+    assert shapes["split, slow above"]["posterior_s6"]["bias"] > 0
+    assert shapes["split, slow below"]["posterior_s3"]["bias"] < 0
     assert "split, slow above" in w9.format_shapes(shapes)
     assert w9.shape_key("floor 0.1, ceiling 0.9") == "floor_0_1_ceiling_0_9"
 

@@ -98,8 +98,9 @@ def threshold_warnings(summary: SearchSummary, *, short: bool = False) -> list[s
                     f"inconsistent: {prop}={format_value(p.success)} succeeded but "
                     f"{prop}={format_value(p.failure)} failed ({state})"
                 )
-    if summary.method == "probabilistic" and summary.stopped in _STOPPED:
-        lines.append(_STOPPED[summary.stopped][1 if short else 0])
+    stopped = summary.stopped if summary.status == "done" else None
+    if summary.method == "probabilistic" and stopped is not None and stopped in _STOPPED:
+        lines.append(_STOPPED[stopped][1 if short else 0])
     margin = summary.margin
     if margin is not None and (margin.achieved is not None or margin.failed is not None):
         at = f" at {prop}={format_value(summary.achieved.value)}" if summary.achieved else ""
@@ -179,7 +180,8 @@ _STOPPED = {
         "repetitions used up",
     ),
     "max_jobs": (
-        "stopped: max_jobs were spent before the interval narrowed to the precision",
+        "stopped: its job budget (max_jobs) was spent before the interval narrowed to the "
+        "precision (raise max_jobs, or accept a coarser precision)",
         "max_jobs spent",
     ),
 }

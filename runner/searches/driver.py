@@ -396,18 +396,19 @@ class SearchRun(abc.ABC):
                 type(exc_saving).__name__,
                 exc_saving,
             )
-            # What the user's hooks (agg_results, margin) are not needed for: the status.
+            # The last summary that could be built (its history, range, method), with the
+            # status and the error: what needs no user hook (agg_results, margin).
+            last = self.last_summary or SearchSummary(
+                kind=self.kind,
+                search=type(self.config).__name__,
+                base_dir=self.builder.base_dir,
+                status=status,
+                started=self.started,
+            )
             with contextlib.suppress(Exception):
                 write_summary(
                     self.builder.base_dir,
-                    SearchSummary(
-                        kind=self.kind,
-                        search=type(self.config).__name__,
-                        base_dir=self.builder.base_dir,
-                        status=status,
-                        started=self.started,
-                        error=fields["error"],
-                    ),
+                    dataclasses.replace(last, status=status, error=fields["error"], stopped=None),
                 )
 
 

@@ -403,7 +403,9 @@ class NoisyThreshold:
     def stop_reason(self) -> StopReason | None:
         """Why the search is done: ``"resolved"`` (as narrow as asked, or beyond an end),
         ``"repetitions"`` (none left where they would decide the answer), ``"max_jobs"``;
-        None while it goes on."""
+        None while it goes on, and while jobs it proposed have not been recorded."""
+        if self.jobs < self.proposed:
+            return None
         if self.resolved:
             return "resolved"
         if self.stalled:

@@ -302,3 +302,14 @@ def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:
     scales = [s for s, _ in log.noise_scale_marginal()]
     assert scales == pytest.approx([sigma * spacing for sigma in log.noise], rel=0.05)
     assert sum(p for _, p in log.noise_scale_marginal()) == pytest.approx(1)
+
+
+def test_why_it_stopped_is_said_only_once_every_proposed_job_is_recorded() -> None:
+    model = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True), max_jobs=4, pool=8)
+    values = model.propose(4)
+    assert model.done and model.stop_reason is None  # its 4 jobs are still running
+    for value in values[:3]:
+        model.record(value, value >= 60)
+    assert model.stop_reason is None
+    model.record(values[3], values[3] >= 60)
+    assert model.stop_reason == "max_jobs"

@@ -235,6 +235,9 @@ def test_a_search_whose_answer_cannot_be_built_still_saves_that_it_stopped(tmp_p
     ):
         run_binary_searches([search], max_gpus=1)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
-    # Not left "running": the status and the error, without the parts agg_results builds.
+    # Not left "running": the status and the error, on the last summary that could be
+    # built (its range and method), without the parts agg_results builds.
     assert summary["status"] == "error" and "accuracy" in summary["error"]
+    assert summary["prop"] == "width" and summary["method"] == "probabilistic"
+    assert summary["range"] == [10, 100] and summary.get("stopped") is None
     assert "could not save the stopped search's state" in caplog.text

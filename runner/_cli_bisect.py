@@ -335,9 +335,10 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
     if not narrow and summary.outside_range is None and error is None:
         if summary.stopped == "resolved":
             line += (
-                f"; as narrow as the candidate values allow (at most 1,025 across the range), "
-                f"coarser than --precision {format_value(precision)}: narrow the range for a "
-                "finer answer"
+                f"; as narrow as the candidate values allow, which are spaced wider than "
+                f"--precision {format_value(precision)} here (at most 1,025 across the range; "
+                "on a log scale, spaced by the precision at the low end): narrow the range for "
+                "a finer answer"
             )
         elif summary.stopped == "repetitions":
             line += (

@@ -150,7 +150,9 @@ def noise_text(summary: SearchSummary) -> str | None:
         >>> noise_text(s)
         'noise: none seen (the outcomes fit a deterministic rule)'
     """
-    steps, scale = _distribution(summary.noise), _distribution(summary.noise_scale)
+    steps = _distribution(summary.noise)
+    factor = _distribution(summary.noise_factor)
+    scale = factor or _distribution(summary.noise_scale)
     if summary.method != "probabilistic" or not steps or not scale:
         return None
     if sum(p for _, p in steps) <= 0 or sum(p for _, p in scale) <= 0:
@@ -166,6 +168,11 @@ def noise_text(summary: SearchSummary) -> str | None:
     if not mixed and _quantile(steps, 0.5) < 0.25:
         return "noise: none seen (the outcomes fit a deterministic rule)"
     median, low, high = (_quantile(scale, q) for q in (0.5, 0.05, 0.95))
+    if factor:
+        return (
+            f"noise: the success rate climbs over about a factor {median:.3g} either side of "
+            f"the threshold (90% credible {low:.3g} to {high:.3g})"
+        )
     return (
         f"noise: the success rate climbs over about +-{median:.3g} {summary.prop or 'value'} "
         f"around the threshold (90% credible {low:.3g} to {high:.3g})"

@@ -62,15 +62,19 @@ class ProbabilisticSearch(BinarySearch):
 
     async def explore(self, session: SearchSession) -> None:
         model = self.model
-        if model.coarsest_step > self.space.precision and not self.space.log:
+        if model.coarsest_step > self.space.precision * (1 + 1e-9):
+            # On a log scale the candidates are spaced by precision at the low end and
+            # widen towards the high end; elsewhere they are capped at 1,025.
             logger.warning(
-                "%s: %s is finer than the %d candidate values of %s allow (steps of "
-                "%.3g); the answer is to within a step. Narrow the range for a finer answer.",
+                "%s: %s is finer than the %d candidate values of %s allow (steps of up to "
+                "%.3g%s); the answer is to within a step. Narrow the range for a finer "
+                "answer.",
                 self.name,
                 front_end().setting(front_end().precision, self.space.precision),
                 len(model.grid.values),
                 self.prop,
                 model.coarsest_step,
+                ", towards the high end of a log range" if self.space.log else "",
             )
         while not model.done:
             # One job per idle slot (parallel_points, when a number, fixes the jobs a round).
@@ -202,6 +206,12 @@ class ProbabilisticSearch(BinarySearch):
     def rounds(self) -> int:
         return self.round_no
 
+    def _noise_in_values(self) -> dict[str, Any]:
+        """The noise scale's posterior in the prop's terms: ``noise_scale`` (a distance) or,
+        on a geometric grid, ``noise_factor``."""
+        key = "noise_factor" if self.model.grid.geometric else "noise_scale"
+        return {key: [[round(s, 9), p] for s, p in self.model.noise_scale_marginal()]}
+
     def describe(self) -> dict[str, Any]:
         fields = super().describe()
         fields.update(
@@ -209,7 +219,7 @@ class ProbabilisticSearch(BinarySearch):
             confidence=self.confidence,
             posterior=[list(pair) for pair in self.model.posterior()],
             noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
-            noise_scale=[[round(s, 9), p] for s, p in self.model.noise_scale_marginal()],
+            **self._noise_in_values(),
             stopped=self.model.stop_reason,
         )
         return fields
@@ -221,7 +231,7 @@ class ProbabilisticSearch(BinarySearch):
             confidence=self.confidence,
             posterior=self.model.posterior(),
             noise=self.model.noise_marginal(),
-            noise_scale=self.model.noise_scale_marginal(),
+            **self._noise_in_values(),
         )
         return payload
 

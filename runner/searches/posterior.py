@@ -111,6 +111,8 @@ class ThresholdGrid:
 
     values: tuple[Number, ...]
     space: BisectionSpace
+    #: Geometric (``scale="log"``, not every integer): neighbours differ by a factor.
+    geometric: bool = False
 
     @classmethod
     def of(cls, space: BisectionSpace) -> ThresholdGrid:
@@ -131,7 +133,7 @@ class ThresholdGrid:
             if not values or v > values[-1]:
                 values.append(v)
         values[0], values[-1] = lo, hi
-        return cls(tuple(values), space)
+        return cls(tuple(values), space, geometric=space.log)
 
     def nearest(self, value: Number) -> int:
         """The index of the grid value closest to ``value``."""
@@ -268,10 +270,10 @@ class NoisyThreshold:
         return [(sigma, sum(row)) for sigma, row in zip(self.noise, rows, strict=True)]
 
     def noise_scale_marginal(self) -> list[tuple[float, float]]:
-        """``(noise scale, probability)`` in the swept value's own units near the
-        threshold (the candidates' spacing at the posterior median times the scale in
-        grid steps): the success rate climbs from about 27% to 73% across one scale
-        either side of the threshold, at ``target_rate=0.5``.
+        """``(noise scale, probability)`` in the swept value's own terms: on a grid of
+        evenly spaced candidates a distance (the spacing times the scale in grid steps),
+        on a geometric one (``scale="log"``) a factor. The success rate climbs from about
+        27% to 73% across one scale either side of the threshold (``target_rate=0.5``).
 
         Example:
             >>> model = NoisyThreshold(BisectionSpace(0, 20, 0.5))  # grid steps of 0.25
@@ -279,10 +281,10 @@ class NoisyThreshold:
             (0.05, 0.0125)
         """
         values = self.grid.values
-        median = self._quantile_position(self.threshold_marginal(), 0.5)
-        at = self._index(min(median, self.size))
-        left, right = max(0, at - 1), min(self.size, at + 1)
-        step = float(values[right] - values[left]) / (right - left)
+        if self.grid.geometric:
+            step = math.log(values[-1] / values[0]) / self.size
+            return [(math.exp(sigma * step), p) for sigma, p in self.noise_marginal()]
+        step = float(values[-1] - values[0]) / self.size
         return [(sigma * step, p) for sigma, p in self.noise_marginal()]
 
     def _quantile_position(self, marginal: Sequence[float], q: float) -> int:

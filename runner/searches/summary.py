@@ -272,6 +272,7 @@ ANSWER_DETAILS = (
     "posterior",
     "noise",
     "noise_scale",
+    "noise_factor",
     "stopped",
 )
 _BINARY = _BINARY_ANSWER + ANSWER_DETAILS
@@ -323,13 +324,14 @@ class SearchSummary:
     #: Probabilistic: the answer, the interval's probability, P(threshold = value) as
     #: [value, p] pairs (value None: beyond the range), P(noise scale) as [scale, p] in
     #: steps of the candidate grid (``noise``) and in the prop's units near the
-    #: threshold (``noise_scale``; see
-    #: :meth:`runner.searches.posterior.NoisyThreshold.noise_scale_marginal`).
+    #: threshold (``noise_scale``, a distance; ``noise_factor`` on a log scale's geometric
+    #: grid; see :meth:`runner.searches.posterior.NoisyThreshold.noise_scale_marginal`).
     estimate: Any = None
     confidence: float | None = None
     posterior: list[list[Any]] | None = None
     noise: list[list[Any]] | None = None
     noise_scale: list[list[Any]] | None = None
+    noise_factor: list[list[Any]] | None = None
     #: Why the probabilistic search stopped: "resolved", "repetitions" (none left at the
     #: values that decide the answer) or "max_jobs"; None while it runs.
     stopped: str | None = None
@@ -418,6 +420,7 @@ class SearchSummary:
             posterior=_get(data, "posterior", list, None),
             noise=_get(data, "noise", list, None),
             noise_scale=_get(data, "noise_scale", list, None),
+            noise_factor=_get(data, "noise_factor", list, None),
             stopped=_get(data, "stopped", str, None),
         )
 

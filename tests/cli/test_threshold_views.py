@@ -472,3 +472,21 @@ def test_why_a_probabilistic_search_stopped_short_is_said() -> None:
     assert status_detail(SearchSummary.from_json(data))[0].endswith("; repetitions used up")
     resolved = label_threshold({**data, "stopped": "resolved"})["threshold"]
     assert "stopped" not in resolved
+
+
+def test_a_log_scales_noise_is_a_factor_and_an_older_summary_says_none() -> None:
+    from runner.threshold_words import noise_text
+
+    base = {
+        "kind": "binary_search",
+        "search": "B",
+        "base_dir": "/r",
+        "status": "done",
+        "prop": "lr",
+        "method": "probabilistic",
+        "noise": [[2.0, 0.5], [4.0, 0.5]],
+    }
+    factor = noise_text(SearchSummary.from_json({**base, "noise_factor": [[1.5, 0.5], [3.0, 0.5]]}))
+    assert factor is not None and "a factor 1.5 either side of the threshold" in factor
+    # Written before the scale was kept in the prop's terms: grid steps only, no line.
+    assert noise_text(SearchSummary.from_json(base)) is None

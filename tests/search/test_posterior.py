@@ -293,14 +293,13 @@ def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:
     assert [s for s, _ in halves.noise_scale_marginal()] == pytest.approx(
         [0.5 * sigma for sigma in halves.noise]
     )
-    # A geometric grid: the spacing where the threshold likely is, as a distance.
+    # A geometric grid (a log scale): neighbours differ by a factor, and so does the scale.
     log = NoisyThreshold(BisectionSpace(1e-4, 1e-1, 1e-5, log=True))
-    for value in log.grid.values:
-        log.record(value, value >= 3e-3)  # a threshold at 3e-3
-    i = log.grid.nearest(3e-3)
-    spacing = (log.grid.values[i + 1] - log.grid.values[i - 1]) / 2
-    scales = [s for s, _ in log.noise_scale_marginal()]
-    assert scales == pytest.approx([sigma * spacing for sigma in log.noise], rel=0.05)
+    assert log.grid.geometric and not log_ints.grid.geometric
+    ratio = log.grid.values[1] / log.grid.values[0]
+    factors = [f for f, _ in log.noise_scale_marginal()]
+    assert factors == pytest.approx([ratio**sigma for sigma in log.noise], rel=1e-6)
+    assert all(f > 1 for f in factors)
     assert sum(p for _, p in log.noise_scale_marginal()) == pytest.approx(1)
 
 

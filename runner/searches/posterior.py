@@ -72,7 +72,8 @@ SPREAD = 0.5
 LAPSE = 0.01
 #: How much more than the best window "beyond the range" must hold to be the answer.
 TIE_WEIGHT = 1e-6
-#: While no value has had both verdicts, windows holding this close to the most
+#: While the outcomes look deterministic (no value has had both verdicts, and the noise
+#: is most likely under a quarter of a step), windows holding this close to the most
 #: posterior mass are a tie, broken by the likeliest centre value: outcomes that fit a
 #: deterministic rule point at one value, and the window one value off can hold a
 #: little more (at ``target_rate`` below 0.5, one failure barely tells "fails here" from
@@ -341,10 +342,24 @@ class NoisyThreshold:
         most = max(windows)
         if marginal[-1] * (1 + TIE_WEIGHT) >= most:
             return None  # beyond the success end holds more than any window inside
-        mixed = any(0 < sum(verdicts) < len(verdicts) for verdicts in self.outcomes.values())
-        tie = 0.0 if mixed else WINDOW_TIE
+        tie = WINDOW_TIE if self._looks_deterministic() else 0.0
         near = [c for c, window in enumerate(windows) if window >= most - tie]
         return self._value_at(max(near, key=marginal.__getitem__))
+
+    def _looks_deterministic(self) -> bool:
+        """Every failure lies on the failing side of every success (no value has had both
+        verdicts), and the noise is most likely under a quarter of a candidate step:
+        outcomes a step function gives."""
+        failed = [self._u(i) for i, verdicts in self.outcomes.items() if not all(verdicts)]
+        passed = [self._u(i) for i, verdicts in self.outcomes.items() if any(verdicts)]
+        if failed and passed and max(failed) >= min(passed):
+            return False
+        cumulative = 0.0
+        for sigma, p in self.noise_marginal():
+            cumulative += p
+            if cumulative >= 0.5:
+                return sigma < 0.25
+        return False
 
     def _interval_positions(self) -> tuple[int, int]:
         marginal = self.threshold_marginal()

@@ -2,7 +2,10 @@
 
 The driver that makes the folder holds an ``flock`` on a file inside it for as long as
 it lives; the kernel drops the lock when the driver dies, however it dies (SIGKILL, the
-OOM killer). The next driver removes this user's folders whose lock it can take: their
+OOM killer). A child the driver forks closes its copy of the lock (so only the driver
+holds it). On a network file system whose locks are local to each machine, a driver on
+another machine sharing that ``/tmp`` could remove a live folder: only the learning of
+imports for warm starts would be lost. The next driver removes this user's folders whose lock it can take: their
 owner is gone. The lock, not a pid in the name, says whether the owner lives, so a
 reused pid, another PID namespace sharing ``/tmp`` (containers) or a folder named to
 look like ours never gets a live driver's folder removed, nor stops a job from starting.
@@ -22,11 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import shutil
 import tempfile
+import weakref
 
 __all__ = ["LOCK_NAME", "PREFIX", "ReportsDir", "remove_stale_report_dirs"]
 
@@ -59,15 +64,18 @@ class ReportsDir:
             # Locked under another name, then renamed into place: a driver clearing
             # stale folders never finds this one's lock file unlocked.
             staging = os.path.join(path, LOCK_NAME + ".new")
-            fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = -1
             try:
+                fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.rename(staging, os.path.join(path, LOCK_NAME))
             except OSError:
-                os.close(fd)
-                shutil.rmtree(path, ignore_errors=True)
+                if fd >= 0:
+                    os.close(fd)
+                shutil.rmtree(path, ignore_errors=True)  # a folder no one could clear later
                 raise
             self.path, self._lock_fd = path, fd
+            _OWNED.add(self)
         return self.path
 
     def remove(self) -> None:
@@ -78,6 +86,28 @@ class ReportsDir:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        _OWNED.discard(self)
+
+    def _forget_in_child(self) -> None:
+        # A forked child (multiprocessing, a pool) is not the owner: it must neither keep
+        # the lock once the driver dies nor remove the driver's folder.
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+        self.path, self._lock_fd = None, None
+
+
+#: The folders this process owns, forgotten by a forked child.
+_OWNED: weakref.WeakSet[ReportsDir] = weakref.WeakSet()
+
+
+def _forget_all_in_child() -> None:
+    for reports in list(_OWNED):
+        reports._forget_in_child()
+    _OWNED.clear()
+
+
+os.register_at_fork(after_in_child=_forget_all_in_child)
 
 
 def remove_stale_report_dirs(tmp: str | None = None) -> int:

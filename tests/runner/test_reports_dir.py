@@ -97,3 +97,62 @@ def test_this_process_keeps_its_own_folder_and_removes_it_when_done(
     assert remove_stale_report_dirs(str(tmp_path)) == 0
     reports.remove()
     assert not folder.exists()
+
+
+FORKING_OWNER = textwrap.dedent(
+    """
+    import os, sys, tempfile, time
+    tempfile.tempdir = sys.argv[1]
+    from runner._forkserver.reports_dir import ReportsDir
+    reports = ReportsDir()
+    folder = reports.ensure()
+    child = os.fork()
+    if child == 0:  # a forked helper (multiprocessing, a pool) outliving the driver
+        sys.stdin.read()
+        os._exit(0)
+    print(folder, child, flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_a_child_the_driver_forked_does_not_keep_its_folder_alive(tmp_path: Path) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", FORKING_OWNER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    folder, child = owner.stdout.readline().split()
+    try:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        # The forked child still runs, but closed its copy of the lock: the folder goes.
+        os.kill(int(child), 0)
+        assert remove_stale_report_dirs(str(tmp_path)) == 1
+        assert not Path(folder).exists()
+    finally:
+        os.kill(int(child), signal.SIGKILL)
+
+
+def test_a_folder_whose_lock_file_could_not_be_made_is_not_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real tmpfs with room for one more inode: the folder is made, its lock file is not.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=2", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); needs root")
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(disk))
+        with pytest.raises(OSError, match="No space left"):
+            ReportsDir().ensure()
+        assert not [p for p in disk.iterdir() if p.name.startswith(PREFIX)]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -366,9 +366,15 @@ def _outside_line(summary: SearchSummary, side: str) -> str:
         else (f"{prop}={format_value(end)} was not tested")
     )
     ends = "" if tested or summary.method == "probabilistic" else ", or --test-range-ends yes"
+    wider = _wider(summary, side)
+    fix = (
+        f"widen the range{wider}{ends}"
+        if wider or summary.scale != "log"
+        else f"a log range can't reach beyond {prop}={format_value(end)}{ends}"
+    )
     return (
         f"outside range: every tested value {every}, so the threshold may lie at or {side} "
-        f"{prop}={format_value(end)} ({state}); widen the range{_wider(summary, side)}{ends}"
+        f"{prop}={format_value(end)} ({state}); {fix}"
     )
 
 

@@ -37,6 +37,7 @@ from runner.searches.summary import (
     ValueOutcome,
     json_summary,
 )
+from runner.sweep_text import format_value
 
 __all__ = ["BinarySearch", "BinarySearchResult"]
 
@@ -428,9 +429,12 @@ class BinarySearch(SearchRun):
             else f"the range's end {self.prop}={end} was not tested"
         )
         words = front_end()
-        fix = "widen the range"
-        if wider is not None:
-            fix += ", e.g. " + words.search_range.format(prop=self.prop, lo=wider[0], hi=wider[1])
+        if wider is None:
+            fix = f"a range on this scale can't reach beyond {self.prop}={format_value(end)}"
+        else:
+            fix = "widen the range, e.g. " + words.search_range.format(
+                prop=self.prop, lo=format_value(wider[0]), hi=format_value(wider[1])
+            )
         if not tested:
             fix += f", or set {words.test_range_ends} to test the ends"
         return (

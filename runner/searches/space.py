@@ -185,6 +185,8 @@ def wider_range(
             new = math.floor(new)
             if log:
                 new = max(1, new)
+        if log and new <= 0:  # underflow: no positive low end to suggest
+            return None
         return None if new >= lo else (new, hi)
     new = hi * (hi / lo) if log else hi + (hi - lo)
     if integer:

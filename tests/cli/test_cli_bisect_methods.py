@@ -481,7 +481,8 @@ def test_a_log_range_from_one_suggests_no_range_it_would_refuse(
     assert run.returncode == 0, run.stderr
     line = _line(run.stdout, "outside range: ")
     assert "width=0:" not in line and "width=0:" not in run.stderr  # log needs lo > 0
-    assert "widen the range" in line
+    assert "a log range can't reach beyond width=1" in line
+    assert "a range on this scale can't reach beyond width=1" in run.stderr
 
 
 def _end_summary(**fields: Any) -> SearchSummary:

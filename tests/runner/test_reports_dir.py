@@ -108,9 +108,10 @@ FORKING_OWNER = textwrap.dedent(
     folder = reports.ensure()
     child = os.fork()
     if child == 0:  # a forked helper (multiprocessing, a pool) outliving the driver
+        os.write(1, f"child {os.getpid()}\\n".encode())  # after the fork handlers ran
         sys.stdin.read()
         os._exit(0)
-    print(folder, child, flush=True)
+    os.write(1, f"owner {folder}\\n".encode())  # one write each: lines never interleave
     sys.stdin.read()
     """
 )
@@ -124,7 +125,8 @@ def test_a_child_the_driver_forked_does_not_keep_its_folder_alive(tmp_path: Path
         text=True,
     )
     assert owner.stdout is not None
-    folder, child = owner.stdout.readline().split()
+    said = dict(owner.stdout.readline().split() for _ in range(2))  # in either order
+    folder, child = said["owner"], said["child"]
     try:
         owner.send_signal(signal.SIGKILL)
         owner.wait()

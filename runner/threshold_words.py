@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.searches.posterior import fits_a_step
 from runner.searches.summary import ANSWER_DETAILS, SearchSummary
 from runner.sweep_text import format_value
 
@@ -31,7 +32,7 @@ def threshold_answer(summary: SearchSummary) -> str:
     method the estimate and the credible interval's probability.
 
     Example:
-        >>> from runner.searches.summary import ANSWER_DETAILS, SearchSummary, ValueOutcome
+        >>> from runner.searches.summary import SearchSummary, ValueOutcome
         >>> s = SearchSummary(kind="binary_search", search="B", base_dir="/r", status="done",
         ...     interval=(41, 42), achieved=ValueOutcome(42), failed=ValueOutcome(41))
         >>> threshold_answer(s)
@@ -157,15 +158,18 @@ def noise_text(summary: SearchSummary) -> str | None:
         return None
     if sum(p for _, p in steps) <= 0 or sum(p for _, p in scale) <= 0:
         return None
-    # No value both passed and failed, and a scale under a quarter of a candidate step:
-    # a step function.
+    # The search's own test (NoisyThreshold._looks_deterministic): outcomes a step
+    # function gives, and a scale most likely under a quarter of a candidate step.
     tally: dict[Any, list[int]] = {}
     for point in summary.points:
         counts = tally.setdefault(point.value, [0, 0])
         counts[0] += point.successes or 0
         counts[1] += point.judged or 0
-    mixed = any(0 < wins < judged for wins, judged in tally.values())
-    if not mixed and _quantile(steps, 0.5) < 0.25:
+    step = fits_a_step(
+        [(value, wins, judged) for value, (wins, judged) in tally.items() if value is not None],
+        success_lower=summary.success_direction_lower is not False,
+    )
+    if step and _quantile(steps, 0.5) < 0.25:
         return "noise: none seen (the outcomes fit a deterministic rule)"
     median, low, high = (_quantile(scale, q) for q in (0.5, 0.05, 0.95))
     if factor:

@@ -283,14 +283,16 @@ class SearchRun(abc.ABC):
 
     def summary(self, status: str, **fields: Any) -> SearchSummary:
         """The search's :class:`SearchSummary` now."""
-        return SearchSummary(
+        return SearchSummary(**self._summary_head(status), **fields, **self.describe())
+
+    def _summary_head(self, status: str) -> dict[str, Any]:
+        """What a summary says whatever the search saw (no user hook is called)."""
+        return dict(
             kind=self.kind,
             search=type(self.config).__name__,
             base_dir=self.builder.base_dir,
             status=status,
             started=self.started,
-            **fields,
-            **self.describe(),
         )
 
     def save(self, status: str, **fields: Any) -> str:
@@ -367,9 +369,7 @@ class SearchRun(abc.ABC):
             self._save_stopped("cancelled" if cancelled else "error", exc)
             raise
         finally:
-            session.index.close(
-                compact=True, summary_path=os.path.join(base_dir, SUMMARY_FILE)
-            )
+            session.index.close(compact=True, summary_path=os.path.join(base_dir, SUMMARY_FILE))
         # The progress display says how long it took and where the folder is; the log adds
         # the answer and the results file.
         logger.info("%s: %s; results file %s", self.name, self.answer_text(), path or "not saved")
@@ -398,13 +398,7 @@ class SearchRun(abc.ABC):
             )
             # The last summary that could be built (its history, range, method), with the
             # status and the error: what needs no user hook (agg_results, margin).
-            last = self.last_summary or SearchSummary(
-                kind=self.kind,
-                search=type(self.config).__name__,
-                base_dir=self.builder.base_dir,
-                status=status,
-                started=self.started,
-            )
+            last = self.last_summary or SearchSummary(**self._summary_head(status))
             with contextlib.suppress(Exception):
                 write_summary(
                     self.builder.base_dir,

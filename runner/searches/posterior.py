@@ -45,13 +45,13 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from runner.searches.bisection import BisectionSpace, OutsideRange
 
-__all__ = ["NoisyThreshold", "StopReason", "ThresholdGrid", "log_sigmoid"]
+__all__ = ["NoisyThreshold", "StopReason", "ThresholdGrid", "fits_a_step", "log_sigmoid"]
 
 Number = int | float
 StopReason = Literal["resolved", "repetitions", "max_jobs"]
@@ -83,6 +83,25 @@ WINDOW_TIE = 0.05
 #: at a range end, whose window is cut in half, a majority is enough.
 MODE_WINS = 0.95
 END_MODE_WINS = 0.5
+
+
+def fits_a_step(tallies: Iterable[tuple[Number, int, int]], success_lower: bool = True) -> bool:
+    """Whether ``(value, successes, judged)`` tallies are what a step function gives: no
+    failure at or past a success (with ``success_lower``, successes lie above failures).
+
+    Example:
+        >>> fits_a_step([(3, 0, 2), (5, 2, 2)]), fits_a_step([(3, 1, 2), (5, 2, 2)])
+        (True, False)
+        >>> fits_a_step([(3, 0, 1), (5, 1, 1)], success_lower=False)
+        False
+    """
+    failed = [v for v, successes, judged in tallies if successes < judged]
+    passed = [v for v, successes, judged in tallies if successes > 0] if failed else []
+    if not failed or not passed:
+        return True
+    if success_lower:
+        return max(failed) < min(passed)
+    return min(failed) > max(passed)
 
 
 def log_sigmoid(z: float) -> float:
@@ -350,9 +369,8 @@ class NoisyThreshold:
         """Every failure lies on the failing side of every success (no value has had both
         verdicts), and the noise is most likely under a quarter of a candidate step:
         outcomes a step function gives."""
-        failed = [self._u(i) for i, verdicts in self.outcomes.items() if not all(verdicts)]
-        passed = [self._u(i) for i, verdicts in self.outcomes.items() if any(verdicts)]
-        if failed and passed and max(failed) >= min(passed):
+        tallies = [(self._u(i), sum(v), len(v)) for i, v in self.outcomes.items()]
+        if not fits_a_step(tallies):  # positions count from the failing side
             return False
         cumulative = 0.0
         for sigma, p in self.noise_marginal():

@@ -59,6 +59,11 @@ RULE_SCRIPT = textwrap.dedent(
         return {"label": "pass" if passed else "fail", "score": float(passed)}
 
 
+    def label_only(config: RuleConfig) -> dict:
+        # No number in the result: --agg mean has nothing to average.
+        return {"label": rule(config)["label"]}
+
+
     @pydraclass
     class PlainConfig:
         width: int = 10
@@ -398,11 +403,13 @@ def test_probabilistic_agg_mean_over_text_results_shows_them_as_they_are(
 ) -> None:
     # Each job is judged by the rule on its own result; --agg mean only shapes what is
     # shown at the answer, and results with no number to average are shown as they are.
-    run = _probabilistic(
+    run = _bisect(
         script,
         tmp_path / "text",
         *"width=1:40 threshold=23 --agg mean --seeds 1,2".split(),
+        *"--method probabilistic --parallel-points 4".split(),
         success=LABEL,
+        fn="label_only",
     )
     assert run.returncode == 0, run.stderr
     assert _line(run.stdout, "estimate: ").startswith("estimate: width=23, ")

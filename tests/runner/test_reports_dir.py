@@ -28,13 +28,18 @@ OWNER = textwrap.dedent(
 )
 
 
-def _owner(tmp: Path) -> tuple[subprocess.Popen[str], Path]:
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(tmp)],
+def _start(script: str, tmp: Path) -> subprocess.Popen[str]:
+    """``script`` in a new interpreter with ``tmp`` as its temporary directory."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def _owner(tmp: Path) -> tuple[subprocess.Popen[str], Path]:
+    owner = _start(OWNER, tmp)
     assert owner.stdout is not None
     return owner, Path(owner.stdout.readline().strip())
 
@@ -118,12 +123,7 @@ FORKING_OWNER = textwrap.dedent(
 
 
 def test_a_child_the_driver_forked_does_not_keep_its_folder_alive(tmp_path: Path) -> None:
-    owner = subprocess.Popen(
-        [sys.executable, "-c", FORKING_OWNER, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    owner = _start(FORKING_OWNER, tmp_path)
     assert owner.stdout is not None
     said = dict(owner.stdout.readline().split() for _ in range(2))  # in either order
     folder, child = said["owner"], said["child"]

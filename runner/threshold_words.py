@@ -183,7 +183,9 @@ def noise_text(summary: SearchSummary) -> str | None:
     )
 
 
-#: Why a probabilistic search stopped short of its precision: (line, short form).
+#: Why a probabilistic search stopped short of its precision: (line, short form). Read
+#: back from summary.json, which does not say whether the Python API or ``runner bisect``
+#: ran the search: the fix names both spellings.
 _STOPPED = {
     "repetitions": (
         "stopped: the repetitions ran out at the values that decide the answer, before the "
@@ -192,7 +194,8 @@ _STOPPED = {
     ),
     "max_jobs": (
         "stopped: its job budget (max_jobs) was spent before the interval narrowed to the "
-        "precision (raise max_jobs, or accept a coarser precision)",
+        "precision (raise max_jobs, --max-jobs in runner bisect, or accept a coarser "
+        "precision)",
         "max_jobs spent",
     ),
 }

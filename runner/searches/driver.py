@@ -98,7 +98,10 @@ class _RerunLog:
             level, "%s: resume runs %s again: %s", self.owner, job_dir_of(job), verdict.reason
         )
 
-    def close(self, reused: int, total: int) -> None:
+    def close(self, reused: int, total: int, so_far: tuple[int, int] | None = None) -> None:
+        """Log the batch's count; ``so_far`` (reused, jobs) covers the search's earlier
+        batches too: a search run in rounds closes a batch per round (per tested value, for
+        bisection), and a batch that reused nothing would read as if the whole resume had."""
         rerun = sum(self.reasons.values())
         if not rerun and not reused:
             return
@@ -106,14 +109,18 @@ class _RerunLog:
         if self.never_ran:
             parts.append(f"{self.never_ran} never ran")
         more = rerun - _RERUN_WARNINGS
+        earlier = ""
+        if so_far is not None and so_far[1] > total:
+            earlier = f" in this batch ({so_far[0]} of {so_far[1]} submitted in the search so far)"
         logger.log(
             logging.WARNING if rerun else logging.INFO,
-            "%s: resume reused %d of %d job(s) from earlier runs (same config; their code was "
-            "not rerun, so delete a job's folder to run it again after changing the experiment "
-            "code) and runs %d again%s%s",
+            "%s: resume reused %d of %d job(s)%s from earlier runs (same config; their code "
+            "was not rerun, so delete a job's folder to run it again after changing the "
+            "experiment code) and runs %d again%s%s",
             self.owner,
             reused,
             total,
+            earlier,
             rerun + self.never_ran,
             f": {', '.join(parts)}" if parts else "",
             f" ({more} not listed above; -v lists them)" if more > 0 else "",
@@ -177,7 +184,10 @@ async def run_jobs(
             task.cancel()
         await asyncio.gather(*feeders, return_exceptions=True)
     if resume:
-        rerun_log.close(sum(bool(getattr(r, "reused", False)) for r in results), len(results))
+        so_far = None if status is None else (status.reused, status.submitted)
+        rerun_log.close(
+            sum(bool(getattr(r, "reused", False)) for r in results), len(results), so_far
+        )
     return results
 
 

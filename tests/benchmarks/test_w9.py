@@ -83,3 +83,15 @@ def test_bisections_exact_rate_sums_its_verdict_paths() -> None:
     rng = random.Random(5)
     sampled = sum(abs((w9.bisection_search(50, 3, rng)[0] or 129) - 50) <= 1 for _ in range(4000))
     assert abs(sampled / 4000 - w9.bisection_within1_exact(50, 3)) < 0.03
+
+
+def test_long_run_ratio_is_the_method_over_bisections_exact_rate_with_an_interval() -> None:
+    rates = w9.long_run(searches=20, seed=3)
+    assert set(rates) == {3, 6}
+    for r in rates.values():
+        assert r["searches"] == 20
+        assert 0 < r["bisection_within1_exact"] < 1
+        assert r["ratio"] == r["posterior_within1"] / r["bisection_within1_exact"]
+        assert r["ratio_low"] <= r["ratio"] <= r["ratio_high"]
+        assert r["posterior_low"] <= r["posterior_within1"] <= r["posterior_high"]
+    assert "long run, s=3: 20 searches" in w9.format_long_run(rates)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 
-from search_fixtures import ToyConfig, ToyGrid, read_ledger
+from search_fixtures import ToyBisect, ToyConfig, ToyGrid, read_ledger
 
+from runner.binary_search import run_binary_searches
 from runner.grid_search import run_grid_searches
 
 
@@ -67,3 +68,28 @@ def test_resume_says_failed_before_and_config_changed(tmp_path, caplog) -> None:
         r for r in caplog.records if r.getMessage().endswith("again: config changed since it ran")
     ]
     assert len(changed) == 1 and "width_1_seed_0" in changed[0].getMessage()  # seed 1 failed
+
+
+def test_resume_count_of_a_late_round_covers_the_earlier_rounds(tmp_path, caplog) -> None:
+    # A search closes a batch per round: the round that runs a lost job again reused
+    # none of its own, and its line must not read as if the resume had reused nothing.
+    search = ToyBisect(
+        base_dir=str(tmp_path / "b"),
+        prop="width",
+        range=(10, 100),
+        precision=1,
+        sweep_props={"seed": [0, 1]},
+        parallel_points=1,
+        base_experiment_config=ToyConfig(),
+    )
+    [first] = run_binary_searches([search], max_gpus=1)
+    last = first.history[-1]
+    for job in last["jobs"]:
+        os.unlink(os.path.join(job["base_dir"], "result.pkl"))
+    total = 2 * len(first.history)
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [again] = run_binary_searches([search], max_gpus=1, resume=True)
+    assert tuple(again) == tuple(first)
+    [count] = [r.getMessage() for r in caplog.records if "resume reused" in r.getMessage()]
+    assert "reused 0 of 2 job(s) in this batch" in count
+    assert f"({total - 2} of {total} submitted in the search so far)" in count

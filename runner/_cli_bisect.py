@@ -336,9 +336,8 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
         if summary.stopped == "resolved":
             line += (
                 f"; as narrow as the candidate values allow, which are spaced wider than "
-                f"--precision {format_value(precision)} here (at most 1,025 across the range; "
-                "on a log scale, spaced by the precision at the low end): narrow the range for "
-                "a finer answer"
+                f"--precision {format_value(precision)} here (at most 4,097 across the range; "
+                "on a log scale, widest at the high end): narrow the range for a finer answer"
             )
         elif summary.stopped == "repetitions":
             line += (

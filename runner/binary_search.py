@@ -21,6 +21,7 @@ from runner.searches.binary import BinarySearch, BinarySearchResult
 from runner.searches.context import SearchContext
 from runner.searches.driver import SlotOptions, drive
 from runner.searches.noisy import ProbabilisticSearch
+from runner.searches.space import options_of_the_other_method
 
 __all__ = ["BinarySearchResult", "run_binary_search", "run_binary_searches"]
 
@@ -28,14 +29,15 @@ __all__ = ["BinarySearchResult", "run_binary_search", "run_binary_searches"]
 def binary_search_of(config: BinarySearchConfig) -> BinarySearch:
     """The validated search for ``config``, by its ``method``."""
     method = getattr(config, "method", "bisection")
+    name = f"{type(config).__name__}(base_dir={getattr(config, 'base_dir', None)!r})"
+    if method not in ("bisection", "probabilistic"):
+        raise SearchConfigError(
+            f"{name}: method={method!r} must be 'bisection' (classic, exact for deterministic "
+            "rules) or 'probabilistic' (for outcomes that vary from seed to seed)"
+        )
+    options_of_the_other_method(config, name, method)
     if method == "probabilistic":
         return ProbabilisticSearch(config)
-    if method != "bisection":
-        raise SearchConfigError(
-            f"{type(config).__name__}(base_dir={getattr(config, 'base_dir', None)!r}): "
-            f"method={method!r} must be 'bisection' (classic, exact for deterministic rules) "
-            "or 'probabilistic' (for outcomes that vary from seed to seed)"
-        )
     return BinarySearch(config)
 
 

@@ -141,31 +141,59 @@ def _is_scalar(value: Any) -> bool:
     )
 
 
-def result_summary(value: Any) -> Any:
-    """A small JSON-able view of a job's return value, for status tables.
+#: What :func:`_scalar_of` returns for a value that is no JSON scalar.
+_NOT_SCALAR = object()
 
-    Example:
-        >>> result_summary(0.5), result_summary({"acc": 0.9}), result_summary(object())[:8]
-        (0.5, {'acc': 0.9}, '<object ')
-    """
+
+def _scalar_of(value: Any) -> Any:
+    """``value`` as a JSON scalar (numpy / torch scalars unwrapped; NaN and infinities as
+    their names), or :data:`_NOT_SCALAR`."""
     if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
         try:  # numpy / torch scalars
             value = value.item()
         except Exception:
             pass
-    if _is_scalar(value):
-        return value
-    if isinstance(value, dict) and len(value) <= _SUMMARY_MAX_ITEMS:
-        if all(isinstance(k, str) and _is_scalar(v) for k, v in value.items()):
-            return dict(value)
-    if isinstance(value, (list, tuple)) and len(value) <= _SUMMARY_MAX_ITEMS:
-        if all(_is_scalar(v) for v in value):
-            return list(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'nan', 'inf': a diverged run says so, and the JSON stays valid
+    return value if _is_scalar(value) else _NOT_SCALAR
+
+
+def _short_repr(value: Any, limit: int) -> str:
     try:
         text = repr(value)
     except Exception as exc:
         text = f"<unrepresentable {type(value).__name__}: {exc}>"
-    return text[:_SUMMARY_REPR_CHARS]
+    return text[:limit]
+
+
+def result_summary(value: Any) -> Any:
+    """A small JSON-able view of a job's return value, for status tables and plots.
+
+    A dict keeps its scalar fields as they are (numpy scalars unwrapped), whatever its
+    other fields hold: ``{"acc": np.float32(0.9), "curve": [...]}`` keeps ``acc`` a
+    number, the curve a short text.
+
+    Example:
+        >>> result_summary(0.5), result_summary({"acc": 0.9}), result_summary(object())[:8]
+        (0.5, {'acc': 0.9}, '<object ')
+        >>> result_summary({"acc": 0.9, "loss": float("nan"), "curve": [[1, 2]]})
+        {'acc': 0.9, 'loss': 'nan', 'curve': '[[1, 2]]'}
+    """
+    scalar = _scalar_of(value)
+    if scalar is not _NOT_SCALAR:
+        return scalar
+    if isinstance(value, dict) and len(value) <= _SUMMARY_MAX_ITEMS:
+        if all(isinstance(k, str) for k in value):
+            fields = {k: _scalar_of(v) for k, v in value.items()}
+            return {
+                k: _short_repr(value[k], _SUMMARY_REPR_CHARS // 4) if v is _NOT_SCALAR else v
+                for k, v in fields.items()
+            }
+    if isinstance(value, (list, tuple)) and len(value) <= _SUMMARY_MAX_ITEMS:
+        items = [_scalar_of(v) for v in value]
+        if all(v is not _NOT_SCALAR for v in items):
+            return items
+    return _short_repr(value, _SUMMARY_REPR_CHARS)
 
 
 def error_summary(error: str | None) -> str | None:

@@ -429,7 +429,11 @@ class BinarySearch(SearchRun):
             else f"the range's end {self.prop}={end} was not tested"
         )
         words = front_end()
-        if wider is None:
+        if wider is None and not self.space.log:
+            # A range of values >= 0 is not widened below 0 unasked: most props (sizes,
+            # rates, counts) can't be negative. Some can.
+            fix = f"if {self.prop} can be negative, widen the range below {format_value(end)}"
+        elif wider is None:
             fix = f"a range on this scale can't reach beyond {self.prop}={format_value(end)}"
         else:
             fix = "widen the range, e.g. " + words.search_range.format(

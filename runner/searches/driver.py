@@ -224,7 +224,8 @@ class SearchSession:
         Without resume, the first batch holding jobs that already finished in an
         earlier run says so once (they run again; resume=True would reuse them).
         """
-        if not self._told_about_reuse:
+        resume = self.resume if reuse is None else reuse
+        if not self._told_about_reuse and not resume:
             finished = count_finished(jobs)
             if finished:
                 self._told_about_reuse = True
@@ -232,7 +233,7 @@ class SearchSession:
         return await run_jobs(
             jobs,
             self.scheduler,
-            resume=self.resume if reuse is None else reuse,
+            resume=resume,
             status=self.run.status,
             index=self.index,
         )

@@ -4,9 +4,10 @@ Each job is judged on its own (``config.job_success(result)``) and is one draw o
 the success rate at its value; the posterior (:mod:`runner.searches.posterior`,
 pure) chooses where the next jobs go, one job per idle slot. ``sweep_props`` is
 the pool of repetitions: a value tested again takes the next unused combination.
-The answer's two ends are the tested values next to the estimate, each with
-``agg_results`` over every job run there, so ``(achieved, failed)`` unpacks as
-the spec's pair.
+The answer's two ends are the tested values nearest the estimate whose
+``agg_results`` over every job run there succeeded (on the estimate's success side)
+and failed (on its failing side), so ``(achieved, failed)`` unpacks as the spec's
+pair and each end's verdict agrees with its label.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from runner.searches.summary import JobSummary, TestedValue, json_summary
 __all__ = ["ProbabilisticSearch", "default_max_jobs"]
 
 logger = logging.getLogger("runner")
+
+#: Jobs without a single verdict (``job_success`` returned None for each) after which the
+#: search stops: a rule that can judge nothing would otherwise spend the whole budget and
+#: answer from the prior alone.
+NO_VERDICT_JOBS = 8
 
 
 def default_max_jobs(space: Any) -> int:
@@ -63,8 +69,8 @@ class ProbabilisticSearch(BinarySearch):
     async def explore(self, session: SearchSession) -> None:
         model = self.model
         if model.coarsest_step > self.space.precision * (1 + 1e-9):
-            # On a log scale the candidates are spaced by precision at the low end and
-            # widen towards the high end; elsewhere they are capped at 1,025.
+            # The candidates are capped at 4,097 (geometric ones, on a log scale, are then
+            # widest at the high end).
             logger.warning(
                 "%s: %s is finer than the %d candidate values of %s allow (steps of up to "
                 "%.3g%s); the answer is to within a step. Narrow the range for a finer "
@@ -95,6 +101,16 @@ class ProbabilisticSearch(BinarySearch):
                 self.results_at.setdefault(value, []).append(result)
             for value, batch in by_value.items():
                 self._note(value, batch)
+            if not model.judged and (model.jobs >= NO_VERDICT_JOBS or model.done):
+                self.error = (
+                    f"no job could be judged: job_success returned None for all {model.jobs} "
+                    f"job(s) run (at {self.prop}={sorted(self.results_at)}), e.g. every job "
+                    "failed; the search stopped. job_success (by default agg_results([result])"
+                    "[0]) must return True or False for a job that finished. See the job logs "
+                    f"under {self.builder.base_dir}."
+                )
+                logger.error("%s: %s", self.name, self.error)
+                break
             self.status.interval = self._display_interval()
             logger.info(
                 "%s: round %d ran %d job(s) at %s=%s; estimate %s, %d%% interval %s",
@@ -167,12 +183,20 @@ class ProbabilisticSearch(BinarySearch):
 
     # -- the answer -------------------------------------------------------------------
 
+    @property
+    def estimate(self) -> Number | None:
+        """The model's estimate; None when no job was judged (the prior is no answer)."""
+        return self.model.estimate if self.model.judged else None
+
     def answer(self) -> tuple[tuple[Number, Any] | None, tuple[Number, Any] | None]:
-        """The tested values next to the estimate: on its success side (the estimate
-        itself if tested) and on its failing side, each with agg_results over its jobs."""
-        estimate = self.model.estimate
+        """The tested values nearest the estimate whose agg_results over their jobs
+        succeeded (on its success side, the estimate itself included) and failed (on its
+        failing side), each with that result. Under noise the nearest tested value can
+        have gone the other way (0 of 2 jobs passed just above the estimate); labelling it
+        "achieved" would contradict its own tally."""
+        estimate = self.estimate
         tested = sorted(self.results_at)
-        if not tested:
+        if not tested or not self.model.judged:
             return None, None
         success_lower = self.space.success_lower
         if estimate is None:  # beyond the success end: every tested value is on the failing side
@@ -181,18 +205,18 @@ class ProbabilisticSearch(BinarySearch):
         else:
             success_side = [v for v in tested if (v >= estimate) == success_lower or v == estimate]
             failing_side = [v for v in tested if v not in success_side]
-        achieved = (
-            (min(success_side) if success_lower else max(success_side)) if success_side else None
-        )
-        failed = (
-            (max(failing_side) if success_lower else min(failing_side)) if failing_side else None
-        )
-        return self._at(achieved), self._at(failed)
+        # Nearest the estimate first.
+        success_side.sort(reverse=not success_lower)
+        failing_side.sort(reverse=success_lower)
+        return self._first(success_side, True), self._first(failing_side, False)
 
-    def _at(self, value: Number | None) -> tuple[Number, Any] | None:
-        if value is None:
-            return None
-        return (value, self.aggregate(value, self.results_at[value])[1])
+    def _first(self, values: list[Number], verdict: bool) -> tuple[Number, Any] | None:
+        """The first of ``values`` whose agg_results gives ``verdict``, with its result."""
+        for value in values:
+            success, result = self.aggregate(value, self.results_at[value])
+            if success is verdict:
+                return value, result
+        return None
 
     @property
     def interval(self) -> tuple[Number | None, Number | None]:
@@ -215,7 +239,7 @@ class ProbabilisticSearch(BinarySearch):
     def describe(self) -> dict[str, Any]:
         fields = super().describe()
         fields.update(
-            estimate=self.model.estimate,
+            estimate=self.estimate,
             confidence=self.confidence,
             posterior=[list(pair) for pair in self.model.posterior()],
             noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
@@ -227,7 +251,7 @@ class ProbabilisticSearch(BinarySearch):
     def payload(self, timestamp: str, total_time: float) -> dict[str, Any] | None:
         payload = super().payload(timestamp, total_time) or {}
         payload.update(
-            estimate=self.model.estimate,
+            estimate=self.estimate,
             confidence=self.confidence,
             posterior=self.model.posterior(),
             noise=self.model.noise_marginal(),
@@ -237,13 +261,13 @@ class ProbabilisticSearch(BinarySearch):
 
     def outcome(self, results_file: str, total_time: float) -> BinarySearchResult:
         outcome = super().outcome(results_file, total_time)
-        outcome.estimate = self.model.estimate
+        outcome.estimate = self.estimate
         outcome.posterior = self.model.posterior()
         outcome.confidence = self.confidence
         return outcome
 
     def answer_text(self) -> str:
         return (
-            f"{self.status.submitted} job(s): estimate {self.model.estimate}, "
+            f"{self.status.submitted} job(s): estimate {self.estimate}, "
             f"{round(100 * self.confidence)}% interval {self.model.interval}"
         )

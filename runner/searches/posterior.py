@@ -56,8 +56,9 @@ __all__ = ["NoisyThreshold", "StopReason", "ThresholdGrid", "fits_a_step", "log_
 Number = int | float
 StopReason = Literal["resolved", "repetitions", "max_jobs"]
 
-#: Most candidate values a grid holds; the cost of a job's update grows with it.
-MAX_GRID_INTERVALS = 1024
+#: Most candidate values a grid holds; the cost of a job's update grows with it (about
+#: 12 ms a job at 4,096, against 3 ms at 1,024: nothing beside a training job).
+MAX_GRID_INTERVALS = 4096
 #: Noise scales in the prior, log-spaced from NOISE_FLOOR grid steps (a step, to a
 #: deterministic rule) to NOISE_CEILING times the range.
 NOISE_LEVELS = 16
@@ -79,6 +80,16 @@ TIE_WEIGHT = 1e-6
 #: little more (at ``target_rate`` below 0.5, one failure barely tells "fails here" from
 #: "succeeds 30% of the time here").
 WINDOW_TIE = 0.05
+#: What a window's centre value adds to its window's mass when windows are compared: the
+#: Bayes answer for "within precision, and exactly right is worth a little more". Without
+#: it, where a window spans several candidates (float ranges, precision above one step)
+#: many centres hold nearly the same mass and the tail decided: an estimate the posterior
+#: gave 7% beside a value it gave 89%. Measured paired (benchmarks, 400 to 1,500 searches
+#: each, same runs, estimators compared): on (0, 1) at precision 0.05 within precision
+#: 0.975 -> 0.998 and mean error 0.024 -> 0.010; on (1, 128) at precision 3 mean error
+#: 1.03 -> 0.47 (s = 1); on W9 (precision 1) within 1 +0.004 / -0.003 / -0.001 at
+#: s = 1 / 3 / 6, inside the measurement's noise.
+CENTRE_WEIGHT = 0.05
 #: A value holding this much of the posterior alone is the answer, whatever its window;
 #: at a range end, whose window is cut in half, a majority is enough.
 MODE_WINS = 0.95
@@ -140,8 +151,10 @@ class ThresholdGrid:
         if space.integer and hi - lo <= MAX_GRID_INTERVALS:
             return cls(tuple(range(int(lo), int(hi) + 1)), space)
         if space.log:
+            # precision is a distance, as for bisection: geometric candidates half a
+            # precision apart at the high end are that close everywhere (the cap permitting).
             width = math.log(hi / lo)
-            step = math.log1p(space.precision / lo) / 2  # precision near lo, in log units
+            step = math.log1p(space.precision / hi) / 2
         else:
             width = hi - lo
             step = space.precision / 2
@@ -323,10 +336,11 @@ class NoisyThreshold:
 
     @property
     def estimate(self) -> Number | None:
-        """The Bayes answer for "within ``precision`` of the threshold" (0-1 loss): the
-        value whose window (the values within ``precision`` of it) holds the most
-        posterior mass; among equal windows (while the outcomes look deterministic,
-        those within :data:`WINDOW_TIE` of the most), the likeliest value. A value that
+        """The Bayes answer for "within ``precision`` of the threshold" (0-1 loss), exact
+        answers weighted a little more: the value inside the credible interval whose
+        window (the values within ``precision`` of it) holds the most posterior mass,
+        plus :data:`CENTRE_WEIGHT` times its own; while the outcomes look deterministic,
+        the likeliest value among windows within :data:`WINDOW_TIE` of the most. A value that
         alone holds :data:`MODE_WINS` of the mass (a deterministic rule, searched to the
         end) is the answer itself, at a range end a majority. None when the answer is
         "beyond the range".
@@ -361,9 +375,18 @@ class NoisyThreshold:
         most = max(windows)
         if marginal[-1] * (1 + TIE_WEIGHT) >= most:
             return None  # beyond the success end holds more than any window inside
-        tie = WINDOW_TIE if self._looks_deterministic() else 0.0
-        near = [c for c, window in enumerate(windows) if window >= most - tie]
-        return self._value_at(max(near, key=marginal.__getitem__))
+        # Centres inside the credible interval only: with little data (a flat posterior
+        # leaning to one end) the best window can sit in the tail the interval leaves out.
+        first, last = self._interval_positions()
+        first = min(first, self.size)
+        centres = range(first, max(first, min(last, self.size)) + 1)
+        if self._looks_deterministic():
+            best = max(windows[c] for c in centres)
+            near = [c for c in centres if windows[c] >= best - WINDOW_TIE]
+            return self._value_at(max(near, key=marginal.__getitem__))
+        return self._value_at(
+            max(centres, key=lambda c: windows[c] + CENTRE_WEIGHT * marginal[c])
+        )
 
     def _looks_deterministic(self) -> bool:
         """Every failure lies on the failing side of every success (no value has had both

@@ -14,6 +14,7 @@ __all__ = [
     "is_int",
     "is_number",
     "parallel_points_of",
+    "options_of_the_other_method",
     "probabilistic_options_of",
     "repetitions_of",
     "space_of",
@@ -142,6 +143,30 @@ def test_range_ends_of(config: Any, name: str) -> bool | str:
             "when the first round has room at no extra round)"
         )
     return value if isinstance(value, bool) else "auto"
+
+
+#: Options only one method reads, with the value that leaves them unset.
+_ONLY_FOR: dict[str, dict[str, Any]] = {
+    "bisection": {"repetitions": None, "test_range_ends": "auto"},
+    "probabilistic": {"confidence": 0.95, "max_jobs": None, "target_rate": 0.5},
+}
+
+
+def options_of_the_other_method(config: Any, name: str, method: str) -> None:
+    """Refuse options set for the method ``config`` does not run: ``confidence=0.9`` on a
+    bisection would otherwise be ignored without a word, and the answer read as if it
+    held at 90%."""
+    for other, options in _ONLY_FOR.items():
+        if other == method:
+            continue
+        for field, unset in options.items():
+            value = getattr(config, field, unset)
+            if value != unset:
+                raise SearchConfigError(
+                    f"{name}: {field}={value!r} applies to method={other!r} only, and this "
+                    f"search runs method={method!r}: set method={other!r}, or leave "
+                    f"{field} at its default ({unset!r})"
+                )
 
 
 def probabilistic_options_of(config: Any, name: str) -> tuple[float, float, int | None]:

@@ -198,7 +198,13 @@ def test_result_and_error_summaries() -> None:
     assert result_summary(float("nan")) == "nan"
     long = result_summary(list(range(1000)))
     assert isinstance(long, str) and len(long) == 200
-    assert result_summary({"nested": {"a": 1}}) == "{'nested': {'a': 1}}"
+    # A dict keeps its numbers, numpy's included, whatever else it holds.
+    assert result_summary({"nested": {"a": 1}, "n": 2}) == {"nested": "{'a': 1}", "n": 2}
+    mixed = result_summary(
+        {"acc": np.float32(0.5), "ok": np.bool_(True), "loss": float("nan"), "hist": np.arange(3)}
+    )
+    assert mixed == {"acc": 0.5, "ok": True, "loss": "nan", "hist": "array([0, 1, 2])"}
+    assert result_summary([np.int64(3), float("inf")]) == [3, "inf"]
     json.dumps([result_summary(v) for v in (None, True, object(), np.arange(3))])
     assert error_summary("Traceback:\n  line\nValueError: bad\n\n") == "ValueError: bad"
     assert error_summary(None) is None

@@ -62,3 +62,39 @@ def test_a_precision_as_wide_as_the_range_is_refused(tmp_path, bounds, precision
     assert needle in str(info.value) and (
         "precision=" in str(info.value) or "widen" in str(info.value)
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"confidence": 0.9}, "confidence=0.9 applies to method='probabilistic' only"),
+        ({"max_jobs": 40}, "max_jobs=40 applies to method='probabilistic' only"),
+        ({"target_rate": 0.8}, "target_rate=0.8 applies to method='probabilistic' only"),
+        (
+            {"method": "probabilistic", "repetitions": 2},
+            "repetitions=2 applies to method='bisection' only",
+        ),
+        (
+            {"method": "probabilistic", "test_range_ends": True},
+            "test_range_ends=True applies to method='bisection' only",
+        ),
+    ],
+)
+def test_an_option_of_the_other_method_is_refused_not_ignored(tmp_path, options, needle) -> None:
+    from search_fixtures import ToyBisect
+
+    from runner.binary_search import run_binary_searches
+
+    search = ToyBisect(
+        base_dir=str(tmp_path / "b"),
+        prop="width",
+        range=(1, 64),
+        precision=1,
+        sweep_props={"seed": [0, 1]},
+        base_experiment_config=ToyConfig(),
+        **options,
+    )
+    with pytest.raises(SearchConfigError) as info:
+        run_binary_searches([search], max_gpus=1)
+    assert needle in str(info.value) and "leave" in str(info.value)
+    assert not os.path.exists(tmp_path / "b")  # before any job

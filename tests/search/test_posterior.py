@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from runner.searches.bisection import Bisection, BisectionSpace, Inconsistency
 from runner.searches.posterior import (
+    CENTRE_WEIGHT,
     END_MODE_WINS,
+    MAX_GRID_INTERVALS,
     MODE_WINS,
     WINDOW_TIE,
     NoisyThreshold,
+    ThresholdGrid,
     log_sigmoid,
 )
 
@@ -238,6 +241,41 @@ def test_float_and_log_grids_resolve_to_precision():
         assert model.resolved
 
 
+def test_log_grids_are_spaced_by_precision_at_the_high_end():
+    # precision is a distance, as for bisection: the widest gap of a geometric grid is at
+    # the high end, so that is where it is half a precision (the low end is finer).
+    space = BisectionSpace(1e-3, 1e-1, 1e-3, log=True)
+    values = ThresholdGrid.of(space).values
+    gaps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    assert max(gaps) <= space.precision / 2 * (1 + 1e-6)
+    assert NoisyThreshold(space).coarsest_step <= space.precision
+    # Too wide for the cap: every integer where steps would be under 1, then growing.
+    wide = ThresholdGrid.of(BisectionSpace(1, 5000, 1, integer=True, log=True)).values
+    assert wide[:400] == tuple(range(1, 401)) and len(wide) <= MAX_GRID_INTERVALS + 1
+    assert max(b - a for a, b in zip(wide, wide[1:], strict=False)) <= 12
+
+
+def test_integer_ranges_up_to_the_cap_use_every_integer():
+    span = MAX_GRID_INTERVALS
+    assert ThresholdGrid.of(BisectionSpace(7, 7 + span, 1, integer=True)).values == tuple(
+        range(7, 8 + span)
+    )
+    model = NoisyThreshold(BisectionSpace(42, 1274, 1, integer=True), max_jobs=200)
+    while not model.done:
+        for value in model.propose(4):
+            model.record(value, value >= 957)
+    assert model.estimate == 957 and model.interval == (956, 957)
+
+
+def test_no_verdict_leaves_no_estimate_outside_its_interval():
+    # One success in the middle and nothing else: a flat posterior leaning low. The
+    # estimate stays inside the credible interval, not at the end the interval leaves out.
+    model = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True))
+    model.record(64, True)
+    lo, hi = model.interval
+    assert lo is not None and hi is not None and lo < model.estimate <= hi
+
+
 def test_log_sigmoid_is_stable():
     assert log_sigmoid(1000.0) == 0.0 and log_sigmoid(-1000.0) == -1000.0
     assert math.isclose(log_sigmoid(0.3), math.log(1 / (1 + math.exp(-0.3))))
@@ -250,11 +288,12 @@ def test_log_sigmoid_is_stable():
     precision=st.sampled_from([1, 2, 3]),
 )
 def test_the_estimate_holds_the_most_mass_within_precision(observations, success_lower, precision):
-    """The estimate is the Bayes answer for "within precision": no value's window (the
-    values within precision of it) holds more posterior mass, unless one value alone
-    holds MODE_WINS of it (at a range end, a majority), which is then the answer. While
-    the outcomes look deterministic, windows within WINDOW_TIE of the best are a tie,
-    won by the likeliest value."""
+    """The estimate is the Bayes answer for "within precision" with exact answers worth
+    CENTRE_WEIGHT more: inside the credible interval, no value's window (the values within
+    precision of it) plus CENTRE_WEIGHT times its own mass scores higher, unless one value
+    alone holds MODE_WINS of it (at a range end, a majority), which is then the answer.
+    While the outcomes look deterministic, windows within WINDOW_TIE of the best are a
+    tie, won by the likeliest value."""
     space = BisectionSpace(0, 40, precision, integer=True, success_lower=success_lower)
     model = NoisyThreshold(space)
     for value, outcome in observations:
@@ -276,12 +315,24 @@ def test_the_estimate_holds_the_most_mass_within_precision(observations, success
         verdicts.setdefault(value, set()).add(outcome)
     if any(len(seen) == 2 for seen in verdicts.values()):
         assert not model._looks_deterministic()  # a value with both verdicts is noise
-    tie = WINDOW_TIE if model._looks_deterministic() else 0.0
-    best = max(window(v) for v in by_value)
-    assert window(estimate) >= best - tie - 1e-5
-    if estimate is not None and tie:
-        near = [v for v in by_value if v is not None and window(v) >= best - tie + 1e-9]
+    if estimate is None:  # "beyond the range" holds more than any window inside
+        assert window(None) >= max(window(v) for v in by_value if v is not None) - 1e-9
+        return
+    first, last = model._interval_positions()
+    first = min(first, model.size)
+    inside = {model._value_at(u) for u in range(first, max(first, min(last, model.size)) + 1)}
+    assert estimate in inside  # never in a tail the credible interval leaves out
+    if model._looks_deterministic():
+        best = max(window(v) for v in inside)
+        assert window(estimate) >= best - WINDOW_TIE - 1e-5
+        near = [v for v in inside if window(v) >= best - WINDOW_TIE + 1e-9]
         assert by_value[estimate] >= max(by_value[v] for v in near) - 1e-9
+    else:
+
+        def score(v):
+            return window(v) + CENTRE_WEIGHT * by_value[v]
+
+        assert score(estimate) >= max(score(v) for v in inside) - 1e-9
 
 
 def test_the_noise_scale_is_said_in_the_values_own_terms() -> None:

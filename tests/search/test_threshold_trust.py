@@ -57,6 +57,15 @@ def test_tested_ends_answer_beyond_the_range(tmp_path, caplog):
     assert "width=10 succeeded too" in caplog.text and "range=(0, 100)" in caplog.text
 
 
+def test_a_linear_range_from_zero_names_negative_values_as_the_way_further(tmp_path, caplog):
+    search = _search(tmp_path, threshold=-5, range=(0, 64), test_range_ends=True)
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert outcome.achieved_results[0] == 0 and outcome.outside_range == "below"
+    assert "if width can be negative, widen the range below 0" in caplog.text
+    assert "can't reach" not in caplog.text  # a linear scale can, where the prop allows
+
+
 def test_every_value_failing_says_above(tmp_path):
     [outcome] = run_binary_searches(
         [_search(tmp_path, threshold=500, test_range_ends=True, parallel_points=1)], max_gpus=1
@@ -241,3 +250,79 @@ def test_a_search_whose_answer_cannot_be_built_still_saves_that_it_stopped(tmp_p
     assert summary["prop"] == "width" and summary["method"] == "probabilistic"
     assert summary["range"] == [10, 100] and summary.get("stopped") is None
     assert "could not save the stopped search's state" in caplog.text
+
+
+@pydraclass
+class _JudgesNothing(ToyBisect):
+    """A job_success that can never decide: every job is inconclusive."""
+
+    def job_success(self, result):
+        return None
+
+
+def test_a_probabilistic_search_that_can_judge_no_job_stops_with_an_error(tmp_path, caplog):
+    from runner.searches.noisy import NO_VERDICT_JOBS
+
+    search = _search(
+        tmp_path,
+        cls=_JudgesNothing,
+        method="probabilistic",
+        sweep_props={"seed": list(range(16))},
+        max_jobs=60,
+    )
+    with caplog.at_level(logging.ERROR, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1, cpu_slots=2)
+    # Not 60 jobs and an answer read off the prior: it stops, says why, answers nothing.
+    assert NO_VERDICT_JOBS <= outcome.jobs < NO_VERDICT_JOBS + 2
+    assert tuple(outcome) == (None, None) and outcome.estimate is None
+    assert "no job could be judged" in outcome.error and "job_success" in outcome.error
+    assert "no job could be judged" in caplog.text
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["estimate"] is None
+
+
+def test_under_noise_achieved_and_failed_agree_with_their_own_tallies(tmp_path):
+    import random
+
+    # Verdicts flipped at random near the threshold: the tested value next to the
+    # estimate can have gone the other way. Each end is a value whose majority agrees.
+    rng = random.Random(4)
+    flips = ",".join(
+        f"{w}:{s}" for w in range(30, 56) for s in range(8) if rng.random() < 0.3
+    )
+    search = _search(
+        tmp_path,
+        cls=MajorityBisect,
+        method="probabilistic",
+        sweep_props={"seed": list(range(8))},
+        max_jobs=40,
+        range=(1, 128),
+        flips=flips,
+    )
+    [outcome] = run_binary_searches([search], max_gpus=1, cpu_slots=2)
+    passed: dict[int, list[bool]] = {}
+    for point in outcome.history:
+        for job in point["jobs"]:
+            passed.setdefault(point["value"], []).append(job["result"]["passed"])
+    achieved, failed = outcome
+    assert achieved is not None and failed is not None
+    assert 2 * sum(passed[achieved[0]]) > len(passed[achieved[0]])
+    assert 2 * sum(passed[failed[0]]) <= len(passed[failed[0]])
+    assert failed[0] < outcome.estimate <= achieved[0]
+
+
+@pydraclass
+class _NeverDecides(ToyBisect):
+    def agg_results(self, results):
+        return None, None
+
+
+def test_an_inconclusive_value_is_retried_reusing_its_finished_jobs_without_a_resume_hint(
+    tmp_path, caplog
+):
+    search = _search(tmp_path, cls=_NeverDecides, sweep_props={"seed": [0, 1]}, parallel_points=1)
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1)
+    assert "inconclusive twice" in outcome.error
+    assert len(read_ledger(str(tmp_path / "b.jsonl"))) == 2  # the retry reused both jobs
+    assert "already finished" not in caplog.text and "resume=True" not in caplog.text

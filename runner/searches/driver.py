@@ -389,7 +389,16 @@ class SearchRun(abc.ABC):
     def _save_stopped(self, status: str, exc: BaseException) -> None:
         """Keep what a stopped search saw: summary.json always, the pickle on errors."""
         self.status.state, self.status.ended = status, time.time()
-        fields: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+        if status == "cancelled" and not str(exc):
+            # A Ctrl-C or a cancelled task carries no message: say what happened instead.
+            why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "cancelled"
+            error = (
+                f"{type(exc).__name__}: the driver was {why}; rerun with "
+                f"{front_end().resume} to go on (finished jobs are reused)"
+            )
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        fields: dict[str, Any] = {"error": error}
         try:
             if status == "error":
                 timestamp = new_timestamp()

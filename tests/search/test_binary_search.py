@@ -197,6 +197,9 @@ def test_killed_search_resumes_to_same_answer_without_rerunning(tmp_path):
     assert proc.returncode != 0
     first_run = read_ledger(ledger)
     assert sorted({r["width"] for r in first_run}) == [32, 37, 43, 55]
+    stopped = json.loads(open(os.path.join(base_dir, "summary.json")).read())
+    assert stopped["status"] == "cancelled"
+    assert "the driver was cancelled; rerun with resume=True" in stopped["error"]
 
     open(gate, "w").close()
     resumed = subprocess.run(

@@ -16,7 +16,7 @@ Example:
     ...     print(line)
     achieved: w=11  result 0.5
     failed: none
-    interval: [10, 11] after 2 round(s), 4 job(s)
+    interval: (10, 11] after 2 round(s), 4 job(s)
     outside range: every tested value succeeded, so the threshold may lie at or below w=10 (w=10 was not tested); widen the range, e.g. w=0:100, ...
     contradictions: 1 pair of verdicts no monotone rule gives, unresolved: w=32 succeeded but w=55 failed; ...
 """
@@ -276,7 +276,8 @@ def bisect_end_lines(summary: SearchSummary, *, error: str | None = None) -> lis
         if noise:
             lines.append(noise)
     else:
-        interval = list(summary.interval) if summary.interval else None
+        lo, hi = summary.interval or (None, None)
+        interval = _half_open(summary, format_value(lo), format_value(hi))
         lines.append(f"interval: {interval} after {rounds}, {jobs}")
     lines += [line for line in threshold_warnings(summary) if line.startswith("margin")]
     if summary.outside_range in ("below", "above") and error is None:
@@ -308,14 +309,23 @@ def _end_text(summary: SearchSummary, entry: Any) -> str:
     return text
 
 
+def _half_open(summary: SearchSummary, lo: str, hi: str) -> str:
+    """An interval as it reads: the threshold lies past the failing-side end, at or before
+    the other: ``(33, 45]`` with successes above it, ``[33, 45)`` with successes below."""
+    if summary.success_direction_lower is not False:
+        return f"({lo}, {hi}]"
+    return f"[{lo}, {hi})"
+
+
 def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str:
     prop = summary.prop or "value"
     level = f"{summary.confidence:.0%}" if summary.confidence is not None else "credible"
     lo_end, hi_end = summary.range or (None, None)
     lo, hi = summary.interval or (None, None)
-    shown = (
-        f"[{'below ' + format_value(lo_end) if lo is None else format_value(lo)}, "
-        f"{'above ' + format_value(hi_end) if hi is None else format_value(hi)}]"
+    shown = _half_open(
+        summary,
+        f"below {format_value(lo_end)}" if lo is None else format_value(lo),
+        f"above {format_value(hi_end)}" if hi is None else format_value(hi),
     )
     if summary.estimate is None:
         # The interval's open side is where the threshold lies beyond the range.

@@ -126,7 +126,7 @@ def test_probabilistic_search_of_a_noisy_rule_prints_estimate_interval_and_jobs(
     assert run.stderr.count("seed 0..63 are the pool of repetitions") == 1
     line = _line(run.stdout, "estimate: ")
     found = re.fullmatch(
-        r"estimate: width=(\d+), 95% interval \[(\d+), (\d+)\] after (\d+) job\(s\) in \d+ "
+        r"estimate: width=(\d+), 95% interval \((\d+), (\d+)\] after (\d+) job\(s\) in \d+ "
         r"round\(s\).*",
         line,
     )
@@ -160,6 +160,22 @@ def test_probabilistic_search_of_a_noisy_rule_prints_estimate_interval_and_jobs(
     assert 0.2 < float(found_noise[1]) < 10, noise  # the rule's noise=1 (in width units)
 
 
+def test_the_interval_is_printed_half_open_as_it_reads_in_either_direction(
+    script: Path, tmp_path: Path
+) -> None:
+    # Successes below the threshold (--direction higher): the largest succeeding width is
+    # 22, and the threshold lies at or after 22, before 23.
+    higher = _probabilistic(
+        script,
+        tmp_path / "higher",
+        *"width=1:40 threshold=23 --seeds 5,6,7,8,9,10,11,12 --direction higher".split(),
+        success='result["score"] < 0.5',
+    )
+    assert higher.returncode == 0, higher.stderr
+    line = _line(higher.stdout, "estimate: ")
+    assert line.startswith("estimate: width=22, 95% interval [22, 23) after "), line
+
+
 def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
     script: Path, tmp_path: Path
 ) -> None:
@@ -171,7 +187,7 @@ def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
     assert exact.returncode == 0, exact.stderr
     assert "pool of repetitions" not in exact.stderr  # --seeds given: no default to say
     line = _line(exact.stdout, "estimate: ")
-    assert line.startswith("estimate: width=23, 95% interval [22, 23] after "), line
+    assert line.startswith("estimate: width=23, 95% interval (22, 23] after "), line
     assert "wider than --precision" not in line
     assert (
         _line(exact.stdout, "noise: ") == "noise: none seen (the outcomes fit a deterministic rule)"
@@ -184,7 +200,7 @@ def test_probabilistic_search_of_a_deterministic_rule_gets_the_exact_answer(
     classic = _bisect(script, tmp_path / "classic", "width=1:40", "threshold=23")
     assert classic.returncode == 0, classic.stderr
     assert re.fullmatch(
-        r"interval: \[22, 23\] after \d+ round\(s\), \d+ job\(s\)",
+        r"interval: \(22, 23\] after \d+ round\(s\), \d+ job\(s\)",
         _line(classic.stdout, "interval: "),
     )
 
@@ -199,7 +215,7 @@ def test_one_seed_per_value_stops_after_about_bisections_path_with_the_exact_ans
     assert run.returncode == 0, run.stderr
     line = _line(run.stdout, "estimate: ")
     found = re.fullmatch(
-        r"estimate: width=23, 95% interval \[(\d+), (\d+)\] after (\d+) job.*", line
+        r"estimate: width=23, 95% interval \((\d+), (\d+)\] after (\d+) job.*", line
     )
     assert found, line
     lo, hi, jobs = map(int, found.groups())
@@ -237,7 +253,7 @@ def test_jobs_that_error_are_not_counted_and_the_answer_stays_exact(
 ) -> None:
     run = _probabilistic(script, tmp_path / "crash", "width=1:40", "threshold=23", "crash_seed=1")
     assert run.returncode == 0, run.stderr
-    assert _line(run.stdout, "estimate: ").startswith("estimate: width=23, 95% interval [22, 23]")
+    assert _line(run.stdout, "estimate: ").startswith("estimate: width=23, 95% interval (22, 23]")
     achieved = _line(run.stdout, "achieved: ")
     assert re.fullmatch(
         r"achieved: width=23  (\d+)/\1 job\(s\) succeeded \(1 more errored, not counted\)", achieved
@@ -306,7 +322,7 @@ def test_every_value_succeeding_says_the_untested_end_and_widen_the_range(
     noisy = _probabilistic(script, tmp_path / "prob", "width=5:40", "threshold=0")
     assert noisy.returncode == 0, noisy.stderr
     assert _line(noisy.stdout, "outside range: ").endswith("widen the range, e.g. width=0:40")
-    assert "interval [below 5, " in _line(noisy.stdout, "estimate: ")
+    assert "interval (below 5, " in _line(noisy.stdout, "estimate: ")
 
 
 def test_contradicting_verdicts_are_counted_and_said_unresolved(

@@ -305,10 +305,18 @@ def _zoom_limits(ax: Axes, view: ThresholdView, shown: list[ValueView]) -> None:
 
 
 def _plain_ticks(ax: Axes) -> None:
-    """A log axis zoomed within a decade: a few plain ticks, not 2.94x10^-3 on every minor."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+    """A log axis zoomed within a decade: a few plain ticks, not 2.94x10^-3 on every minor.
 
-    ax.xaxis.set_major_locator(MaxNLocator(5))
+    Evenly spaced on the log axis (evenly spaced values, as a linear locator gives, crowd
+    into one end and their labels run together), each rounded to two significant digits."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    lo, hi = sorted(ax.get_xlim())
+    if not 0 < lo < hi:
+        return
+    ticks = sorted({float(f"{lo * (hi / lo) ** (i / 4):.2g}") for i in range(1, 4)})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.4g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -351,7 +359,7 @@ def draw_threshold(figure_factory: Any, view: ThresholdView) -> Figure:
         width_ratios=[3, 2][: len(windows)],
         top=1 - header_in / height,
         bottom=0.5 / height,
-        left=0.09 if view.zoom is None else 0.06,
+        left=0.09 if view.zoom is None else 0.07,  # room for a two-line y label
         right=0.98,
         hspace=0.12,
         wspace=0.14,

@@ -490,3 +490,26 @@ def test_a_log_scales_noise_is_a_factor_and_an_older_summary_says_none() -> None
     assert factor is not None and "a factor 1.5 either side of the threshold" in factor
     # Written before the scale was kept in the prop's terms: grid steps only, no line.
     assert noise_text(SearchSummary.from_json(base)) is None
+
+
+def test_a_zoomed_log_axis_gets_a_few_ticks_whose_labels_do_not_run_together() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from runner.threshold_plot import _plain_ticks
+
+    figure = Figure(figsize=(5, 2))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.set_xscale("log")
+    ax.set_xlim(8.076e-5, 5.932e-4)  # within a decade: the locator alone gives none
+    _plain_ticks(ax)
+    figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 8.076e-5 <= t <= 5.932e-4]
+    assert len(ticks) == 3
+    # Evenly spaced on the log axis: about equal ratios between neighbours.
+    assert ticks[1] / ticks[0] == pytest.approx(ticks[2] / ticks[1], rel=0.1)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()]
+    assert len(boxes) == 3
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]

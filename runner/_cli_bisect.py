@@ -16,7 +16,7 @@ Example:
     ...     print(line)
     achieved: w=11  result 0.5
     failed: none
-    interval: (10, 11] after 2 round(s), 4 job(s)
+    interval: (below 10, 11] after 2 round(s), 4 job(s)
     outside range: every tested value succeeded, so the threshold may lie at or below w=10 (w=10 was not tested); widen the range, e.g. w=0:100, ...
     contradictions: 1 pair of verdicts no monotone rule gives, unresolved: w=32 succeeded but w=55 failed; ...
 """
@@ -276,9 +276,7 @@ def bisect_end_lines(summary: SearchSummary, *, error: str | None = None) -> lis
         if noise:
             lines.append(noise)
     else:
-        lo, hi = summary.interval or (None, None)
-        interval = _half_open(summary, format_value(lo), format_value(hi))
-        lines.append(f"interval: {interval} after {rounds}, {jobs}")
+        lines.append(f"interval: {_half_open(summary)} after {rounds}, {jobs}")
     lines += [line for line in threshold_warnings(summary) if line.startswith("margin")]
     if summary.outside_range in ("below", "above") and error is None:
         lines.append(_outside_line(summary, summary.outside_range))
@@ -309,12 +307,26 @@ def _end_text(summary: SearchSummary, entry: Any) -> str:
     return text
 
 
-def _half_open(summary: SearchSummary, lo: str, hi: str) -> str:
-    """An interval as it reads: the threshold lies past the failing-side end, at or before
-    the other: ``(33, 45]`` with successes above it, ``[33, 45)`` with successes below."""
+def _half_open(summary: SearchSummary) -> str:
+    """The interval as it reads: the threshold lies past the failing-side end, at or before
+    the other: ``(33, 45]`` with successes above it, ``[33, 45)`` with successes below. An
+    end that is open (None) or at fault (``outside_range``) reads ``below 10`` / ``above
+    100``: the threshold may lie beyond the range there."""
+    range_lo, range_hi = summary.range or (None, None)
+    lo, hi = summary.interval or (None, None)
+    lo_text = (
+        f"below {format_value(range_lo)}"
+        if lo is None or summary.outside_range == "below"
+        else format_value(lo)
+    )
+    hi_text = (
+        f"above {format_value(range_hi)}"
+        if hi is None or summary.outside_range == "above"
+        else format_value(hi)
+    )
     if summary.success_direction_lower is not False:
-        return f"({lo}, {hi}]"
-    return f"[{lo}, {hi})"
+        return f"({lo_text}, {hi_text}]"
+    return f"[{lo_text}, {hi_text})"
 
 
 def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str:
@@ -322,11 +334,9 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
     level = f"{summary.confidence:.0%}" if summary.confidence is not None else "credible"
     lo_end, hi_end = summary.range or (None, None)
     lo, hi = summary.interval or (None, None)
-    shown = _half_open(
-        summary,
-        f"below {format_value(lo_end)}" if lo is None else format_value(lo),
-        f"above {format_value(hi_end)}" if hi is None else format_value(hi),
-    )
+    if summary.points and not any(p.judged for p in summary.points):
+        return f"estimate: none, no job was judged {spent}"
+    shown = _half_open(summary)
     if summary.estimate is None:
         # The interval's open side is where the threshold lies beyond the range.
         side = summary.outside_range or ("below" if lo is None else "above")
@@ -365,7 +375,9 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
 
 def _outside_line(summary: SearchSummary, side: str) -> str:
     prop = summary.prop or "value"
-    every = "succeeded" if summary.achieved is not None else "failed"
+    # From the side and the direction (see BinarySearch._outside_message).
+    success_above = summary.success_direction_lower is not False
+    every = "succeeded" if (side == "below") == success_above else "failed"
     lo, hi = summary.range or (None, None)
     end = lo if side == "below" else hi
     tested = any(p.value == end for p in summary.points)

@@ -148,11 +148,11 @@ _NOT_SCALAR = object()
 def _scalar_of(value: Any) -> Any:
     """``value`` as a JSON scalar (numpy / torch scalars unwrapped; NaN and infinities as
     their names), or :data:`_NOT_SCALAR`."""
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
-        try:  # numpy / torch scalars
+    try:  # numpy / torch scalars; probing a user's object may raise anything
+        if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
             value = value.item()
-        except Exception:
-            pass
+    except Exception:
+        return _NOT_SCALAR
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)  # 'nan', 'inf': a diverged run says so, and the JSON stays valid
     return value if _is_scalar(value) else _NOT_SCALAR

@@ -419,7 +419,10 @@ class BinarySearch(SearchRun):
     ) -> str:
         lo, hi = self.space.lo, self.space.hi
         end = lo if outside == "below" else hi
-        every = "succeeded" if achieved is not None else "failed"
+        # From the side and the direction, not from the answer's ends: a probabilistic
+        # search's ends can both be empty (no value's agg_results agreed) while every job
+        # succeeded.
+        every = "succeeded" if (outside == "below") == self.space.success_lower else "failed"
         tested = end in self.results_at
         wider = wider_range(lo, hi, outside, log=self.space.log, integer=self.space.integer)
         where = f"at or {outside} {end}" if tested else f"{outside} the range"
@@ -439,7 +442,7 @@ class BinarySearch(SearchRun):
             fix = "widen the range, e.g. " + words.search_range.format(
                 prop=self.prop, lo=format_value(wider[0]), hi=format_value(wider[1])
             )
-        if not tested:
+        if not tested and self.method == "bisection":  # the other method refuses the option
             fix += f", or set {words.test_range_ends} to test the ends"
         return (
             f"every tested value of {self.prop} {every} ({end_text}), so the threshold may lie "

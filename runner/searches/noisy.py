@@ -20,7 +20,7 @@ from runner.front_end import front_end
 from runner.job_result import GPUJobResult
 from runner.searches.binary import BinarySearch, BinarySearchResult, Number
 from runner.searches.driver import SearchSession
-from runner.searches.posterior import NoisyThreshold
+from runner.searches.posterior import NoisyThreshold, ThresholdGrid
 from runner.searches.space import probabilistic_options_of
 from runner.searches.summary import JobSummary, TestedValue, json_summary
 
@@ -34,12 +34,16 @@ logger = logging.getLogger("runner")
 NO_VERDICT_JOBS = 8
 
 
-def default_max_jobs(space: Any) -> int:
-    """Ten jobs per round classic bisection would need on ``space``."""
+def default_max_jobs(space: Any, candidates: int | None = None) -> int:
+    """Ten jobs per round classic bisection would need on ``space`` (``precision`` a
+    distance, as for bisection: on a log scale, at the high end), or on ``candidates``
+    values when fewer (the probabilistic grid's resolution)."""
     if space.log:
-        rounds = math.log2(math.log(space.hi / space.lo) / math.log1p(space.precision / space.lo))
+        rounds = math.log2(math.log(space.hi / space.lo) / math.log1p(space.precision / space.hi))
     else:
         rounds = math.log2((space.hi - space.lo) / space.precision)
+    if candidates is not None and candidates > 1:
+        rounds = min(rounds, math.log2(candidates - 1))
     return 10 * max(1, math.ceil(rounds))
 
 
@@ -54,7 +58,9 @@ class ProbabilisticSearch(BinarySearch):
             self.confidence, self.target_rate, max_jobs = probabilistic_options_of(
                 self.config, self.name
             )
-            self.max_jobs = max_jobs or default_max_jobs(self.space)
+            self.max_jobs = max_jobs or default_max_jobs(
+                self.space, len(ThresholdGrid.of(self.space).values)
+            )
         self.model = NoisyThreshold(
             self.space,
             confidence=self.confidence,
@@ -220,7 +226,9 @@ class ProbabilisticSearch(BinarySearch):
 
     @property
     def interval(self) -> tuple[Number | None, Number | None]:
-        return self.model.interval
+        """The credible interval; ``(None, None)`` when no job was judged (the prior's
+        interval says nothing the search saw)."""
+        return self.model.interval if self.model.judged else (None, None)
 
     @property
     def outside_range(self) -> str | None:
@@ -232,17 +240,26 @@ class ProbabilisticSearch(BinarySearch):
 
     def _noise_in_values(self) -> dict[str, Any]:
         """The noise scale's posterior in the prop's terms: ``noise_scale`` (a distance) or,
-        on a geometric grid, ``noise_factor``."""
+        on a geometric grid, ``noise_factor``; none when no job was judged."""
         key = "noise_factor" if self.model.grid.geometric else "noise_scale"
+        if not self.model.judged:
+            return {key: None}
         return {key: [[round(s, 9), p] for s, p in self.model.noise_scale_marginal()]}
+
+    def _posterior(self) -> list[tuple[Number | None, float]] | None:
+        """The threshold's posterior; None when no job was judged (it would be the prior)."""
+        return self.model.posterior() if self.model.judged else None
+
+    def _noise(self) -> list[tuple[float, float]] | None:
+        return self.model.noise_marginal() if self.model.judged else None
 
     def describe(self) -> dict[str, Any]:
         fields = super().describe()
         fields.update(
             estimate=self.estimate,
             confidence=self.confidence,
-            posterior=[list(pair) for pair in self.model.posterior()],
-            noise=[[round(s, 6), p] for s, p in self.model.noise_marginal()],
+            posterior=[list(pair) for pair in self._posterior() or []] or None,
+            noise=[[round(s, 6), p] for s, p in self._noise() or []] or None,
             **self._noise_in_values(),
             stopped=self.model.stop_reason,
         )
@@ -253,8 +270,8 @@ class ProbabilisticSearch(BinarySearch):
         payload.update(
             estimate=self.estimate,
             confidence=self.confidence,
-            posterior=self.model.posterior(),
-            noise=self.model.noise_marginal(),
+            posterior=self._posterior(),
+            noise=self._noise(),
             **self._noise_in_values(),
         )
         return payload
@@ -262,12 +279,12 @@ class ProbabilisticSearch(BinarySearch):
     def outcome(self, results_file: str, total_time: float) -> BinarySearchResult:
         outcome = super().outcome(results_file, total_time)
         outcome.estimate = self.estimate
-        outcome.posterior = self.model.posterior()
+        outcome.posterior = self._posterior()
         outcome.confidence = self.confidence
         return outcome
 
     def answer_text(self) -> str:
         return (
             f"{self.status.submitted} job(s): estimate {self.estimate}, "
-            f"{round(100 * self.confidence)}% interval {self.model.interval}"
+            f"{round(100 * self.confidence)}% interval {self.interval}"
         )

@@ -547,3 +547,43 @@ def test_no_estimate_inside_the_range_names_the_open_side() -> None:
     assert "none inside the range (it may lie below lr=0)" in "\n".join(lines)
     lines = bisect_end_lines(_end_summary(estimate=None, interval=[0.94, None]))
     assert "none inside the range (it may lie above lr=1)" in "\n".join(lines)
+
+
+def test_an_interval_end_beyond_the_range_reads_as_such_beside_the_outside_range_line() -> None:
+    # A bracket ending at an untested range end must not say the threshold lies past it
+    # while the next line says it may lie beyond it.
+    lines = runner._cli_bisect.bisect_end_lines
+    below = lines(
+        _end_summary(method=None, interval=[0.0, 0.1], outside_range="below", estimate=None)
+    )
+    assert next(x for x in below if x.startswith("interval: ")).startswith(
+        "interval: (below 0, 0.1] after"
+    )
+    assert any(x.startswith("outside range: every tested value succeeded") for x in below)
+    # Successes below the threshold: every value succeeding puts it above the range.
+    above = lines(
+        _end_summary(
+            method=None,
+            interval=[0.9, 1.0],
+            outside_range="above",
+            success_direction_lower=False,
+            estimate=None,
+        )
+    )
+    assert next(x for x in above if x.startswith("interval: ")).startswith(
+        "interval: [0.9, above 1) after"
+    )
+    assert any(x.startswith("outside range: every tested value succeeded") for x in above)
+
+
+def test_a_search_that_judged_no_job_prints_no_estimate_and_no_noise() -> None:
+    lines = runner._cli_bisect.bisect_end_lines(
+        _end_summary(
+            estimate=None,
+            interval=[None, None],
+            noise=None,
+            points=[{"value": 0.5, "round": 1, "success": None, "successes": 0, "judged": 0}],
+        )
+    )
+    assert "estimate: none, no job was judged after 32 job(s) in 8 round(s)" in lines
+    assert not any(x.startswith(("noise", "outside range")) for x in lines)

@@ -205,6 +205,20 @@ def test_result_and_error_summaries() -> None:
     )
     assert mixed == {"acc": 0.5, "ok": True, "loss": "nan", "hist": "array([0, 1, 2])"}
     assert result_summary([np.int64(3), float("inf")]) == [3, "inf"]
+
+    class Lazy:  # a tensor-like whose probing raises: the summary never does
+        @property
+        def shape(self):
+            raise RuntimeError("not materialised")
+
+        def item(self):
+            raise RuntimeError("not materialised")
+
+        def __repr__(self):
+            return "Lazy()"
+
+    assert result_summary({"acc": 0.9, "t": Lazy()}) == {"acc": 0.9, "t": "Lazy()"}
+    assert result_summary([1.0, Lazy()]) == "[1.0, Lazy()]"
     json.dumps([result_summary(v) for v in (None, True, object(), np.arange(3))])
     assert error_summary("Traceback:\n  line\nValueError: bad\n\n") == "ValueError: bad"
     assert error_summary(None) is None

@@ -267,7 +267,7 @@ def test_integer_ranges_up_to_the_cap_use_every_integer():
     assert model.estimate == 957 and model.interval == (956, 957)
 
 
-def test_no_verdict_leaves_no_estimate_outside_its_interval():
+def test_a_flat_posterior_leaves_no_estimate_outside_its_interval():
     # One success in the middle and nothing else: a flat posterior leaning low. The
     # estimate stays inside the credible interval, not at the end the interval leaves out.
     model = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True))
@@ -365,3 +365,15 @@ def test_why_it_stopped_is_said_only_once_every_proposed_job_is_recorded() -> No
     assert model.stop_reason is None
     model.record(values[3], values[3] >= 60)
     assert model.stop_reason == "max_jobs"
+
+
+def test_the_default_budget_is_ten_jobs_per_round_bisection_needs_to_reach_precision():
+    from runner.searches.noisy import default_max_jobs
+
+    assert default_max_jobs(BisectionSpace(1, 128, 1, integer=True)) == 70  # 7 rounds
+    # On a log scale precision is a distance at the high end, as for bisection: (1, 5000)
+    # at precision 1 takes bisection 16 rounds; the candidate grid (1,607 values)
+    # resolves in 11, and more jobs could not go finer.
+    log = BisectionSpace(1, 5000, 1, integer=True, log=True)
+    assert default_max_jobs(log) == 160
+    assert default_max_jobs(log, len(ThresholdGrid.of(log).values)) == 110

@@ -275,10 +275,13 @@ def test_a_probabilistic_search_that_can_judge_no_job_stops_with_an_error(tmp_pa
     # Not 60 jobs and an answer read off the prior: it stops, says why, answers nothing.
     assert NO_VERDICT_JOBS <= outcome.jobs < NO_VERDICT_JOBS + 2
     assert tuple(outcome) == (None, None) and outcome.estimate is None
+    # Nor an interval or a posterior: they would be the prior's.
+    assert outcome.interval == (None, None) and outcome.posterior is None
     assert "no job could be judged" in outcome.error and "job_success" in outcome.error
     assert "no job could be judged" in caplog.text
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["status"] == "error" and summary["estimate"] is None
+    assert summary["noise"] is None and summary["posterior"] is None
 
 
 def test_under_noise_achieved_and_failed_agree_with_their_own_tallies(tmp_path):
@@ -326,3 +329,32 @@ def test_an_inconclusive_value_is_retried_reusing_its_finished_jobs_without_a_re
     assert "inconclusive twice" in outcome.error
     assert len(read_ledger(str(tmp_path / "b.jsonl"))) == 2  # the retry reused both jobs
     assert "already finished" not in caplog.text and "resume=True" not in caplog.text
+
+
+@pydraclass
+class _StricterAggregate(ToyBisect):
+    """Each job judged by its own verdict; the aggregate asks for more than any value had."""
+
+    def job_success(self, result):
+        return bool(result.result["passed"])
+
+    def agg_results(self, results):
+        return False, len(results)
+
+
+def test_every_job_succeeding_is_said_so_even_when_no_aggregate_agreed(tmp_path, caplog):
+    search = _search(
+        tmp_path,
+        cls=_StricterAggregate,
+        threshold=-5,
+        method="probabilistic",
+        sweep_props={"seed": list(range(8))},
+        max_jobs=24,
+    )
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1, cpu_slots=2)
+    assert outcome.outside_range == "below" and outcome.achieved_results is None
+    warning = next(r.getMessage() for r in caplog.records if "every tested value" in r.getMessage())
+    assert "every tested value of width succeeded" in warning, warning
+    # test_range_ends is bisection's: not suggested to a probabilistic search.
+    assert "test_range_ends" not in warning

@@ -33,7 +33,7 @@ from typing import Any
 
 from runner._cli_common import UsageError, console, print_json, safe_text, table
 from runner._cli_results import first_failure_of, print_end
-from runner.searches.space import wider_range
+from runner.searches.space import every_tested_value, wider_range
 from runner.searches.summary import SearchSummary
 from runner.sweep_text import format_value
 from runner.threshold_words import noise_text, threshold_warnings
@@ -141,8 +141,14 @@ def _bisection_options(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.repetitions is not None and args.repetitions < 1:
         raise UsageError(f"--repetitions {args.repetitions} must be >= 1 (seeds per value)")
-    ends = {None: "auto", "auto": "auto", "yes": True, "no": False}[args.test_range_ends]
-    return {"repetitions": args.repetitions, "test_range_ends": ends}
+    options: dict[str, Any] = {}
+    if args.repetitions is not None:
+        options["repetitions"] = args.repetitions
+    if args.test_range_ends is not None:
+        options["test_range_ends"] = {"auto": "auto", "yes": True, "no": False}[
+            args.test_range_ends
+        ]
+    return options
 
 
 def _check_repetitions(repetitions: int | None, sweep: dict[str, list[Any]]) -> None:
@@ -184,12 +190,9 @@ def _probabilistic_options(args: argparse.Namespace) -> dict[str, Any]:
             )
     if args.max_jobs is not None and args.max_jobs < 1:
         raise UsageError(f"--max-jobs {args.max_jobs} must be >= 1 (jobs the search may run)")
-    return {
-        "method": "probabilistic",
-        "confidence": 0.95 if args.confidence is None else args.confidence,
-        "max_jobs": args.max_jobs,
-        "target_rate": 0.5 if args.target_rate is None else args.target_rate,
-    }
+    # Options left out keep BinarySearchConfig's defaults.
+    options = {flag[2:].replace("-", "_"): value for flag, value in given.items()}
+    return {"method": "probabilistic", **options}
 
 
 def _precision(given: float | None, script: Any, tokens: Sequence[str]) -> int | float:
@@ -375,9 +378,7 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
 
 def _outside_line(summary: SearchSummary, side: str) -> str:
     prop = summary.prop or "value"
-    # From the side and the direction (see BinarySearch._outside_message).
-    success_above = summary.success_direction_lower is not False
-    every = "succeeded" if (side == "below") == success_above else "failed"
+    every = every_tested_value(side, summary.success_direction_lower is not False)
     lo, hi = summary.range or (None, None)
     end = lo if side == "below" else hi
     tested = any(p.value == end for p in summary.points)

@@ -368,12 +368,11 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
         ok = [r for r in results if r.success]
         if not ok:
             return None, None
-        expr = compile_expression(self.success)
         values = [r.result for r in ok]
         if self.method == "probabilistic":
             # The jobs were judged one by one: the value's verdict is their share of
             # successes against target_rate; --agg only shapes the result reported.
-            verdicts = [bool(expr.evaluate({"result": v})) for v in values]
+            verdicts = [self._passes(v) for v in values]
             shown: Any = values[0] if len(values) == 1 else values
             if self.agg == "mean":
                 # Only what is shown: results with no number to average stay as they are.
@@ -382,17 +381,19 @@ class ScriptBinarySearch(_ScriptSearchMixin, BinarySearchConfig):
             return sum(verdicts) >= self.target_rate * len(verdicts), shown
         if self.agg == "mean":
             mean = mean_result(values)
-            return bool(expr.evaluate({"result": mean})), mean
-        verdicts = [bool(expr.evaluate({"result": v})) for v in values]
+            return self._passes(mean), mean
+        verdicts = [self._passes(v) for v in values]
         success = all(verdicts) if self.agg == "all" else any(verdicts)
         return success, values[0] if len(values) == 1 else values
 
     def job_success(self, result: Any) -> bool | None:
         """One job's verdict (``--method probabilistic``): the success expression on its
         own result, whatever ``--agg`` says; None for a job that failed (not counted)."""
-        if not result.success:
-            return None
-        return bool(compile_expression(self.success).evaluate({"result": result.result}))
+        return self._passes(result.result) if result.success else None
+
+    def _passes(self, result: Any) -> bool:
+        """The success expression on one result (a job's, or the mean of a value's)."""
+        return bool(compile_expression(self.success).evaluate({"result": result}))
 
     def margin(self, result: Any) -> float | None:
         if self.method == "probabilistic" and self.agg != "mean" and isinstance(result, list):
@@ -473,13 +474,13 @@ def build_binary_search(
     timeout: float | None = None,
     retries: int = 0,
     method: str = "bisection",
-    confidence: float = 0.95,
-    max_jobs: int | None = None,
-    target_rate: float = 0.5,
-    repetitions: int | None = None,
-    test_range_ends: bool | str = "auto",
+    **method_options: Any,
 ) -> ScriptBinarySearch:
     """The binary search the tokens describe (validated; nothing runs yet).
+
+    ``method_options`` are the method's own fields of :class:`BinarySearchConfig`
+    (``confidence``, ``max_jobs``, ``target_rate``; ``repetitions``,
+    ``test_range_ends``); those left out keep the config's defaults.
 
     With ``method="probabilistic"`` and no ``seeds``, the seeds of
     :data:`DEFAULT_SEED_POOL` are the pool of repetitions (unless ``seed_key`` is
@@ -528,11 +529,7 @@ def build_binary_search(
         timeout=timeout,
         retries=retries,
         method=method,  # type: ignore[arg-type]
-        confidence=confidence,
-        max_jobs=max_jobs,
-        target_rate=target_rate,
-        repetitions=repetitions,
-        test_range_ends=test_range_ends,  # type: ignore[arg-type]
+        **method_options,
     )
 
 

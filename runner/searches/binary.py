@@ -22,6 +22,7 @@ from runner.searches.bisection import Bisection
 from runner.searches.driver import SearchRun, SearchSession
 from runner.searches.points import PointBuilder, check_job_dirs_distinct
 from runner.searches.space import (
+    every_tested_value,
     parallel_points_of,
     repetitions_of,
     space_of,
@@ -422,7 +423,7 @@ class BinarySearch(SearchRun):
         # From the side and the direction, not from the answer's ends: a probabilistic
         # search's ends can both be empty (no value's agg_results agreed) while every job
         # succeeded.
-        every = "succeeded" if (outside == "below") == self.space.success_lower else "failed"
+        every = every_tested_value(outside, self.space.success_lower)
         tested = end in self.results_at
         wider = wider_range(lo, hi, outside, log=self.space.log, integer=self.space.integer)
         where = f"at or {outside} {end}" if tested else f"{outside} the range"

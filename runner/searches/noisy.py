@@ -58,15 +58,16 @@ class ProbabilisticSearch(BinarySearch):
             self.confidence, self.target_rate, max_jobs = probabilistic_options_of(
                 self.config, self.name
             )
-            self.max_jobs = max_jobs or default_max_jobs(
-                self.space, len(ThresholdGrid.of(self.space).values)
-            )
+            # Built once: the candidates depend on the range only (4,097 take a moment).
+            self.grid = ThresholdGrid.of(self.space)
+            self.max_jobs = max_jobs or default_max_jobs(self.space, len(self.grid.values))
         self.model = NoisyThreshold(
             self.space,
             confidence=self.confidence,
             target_rate=self.target_rate,
             max_jobs=self.max_jobs,
             pool=len(self.builder.points),
+            grid=self.grid,
         )
         self.round_no = 0
 

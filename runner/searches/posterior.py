@@ -194,6 +194,7 @@ class NoisyThreshold:
         target_rate: the success rate that defines the threshold.
         max_jobs: the budget.
         pool: repetitions available per value (``None``: unlimited).
+        grid: the candidates, when already built for ``space`` (else built here).
     """
 
     def __init__(
@@ -204,6 +205,7 @@ class NoisyThreshold:
         target_rate: float = 0.5,
         max_jobs: int = 100,
         pool: int | None = None,
+        grid: ThresholdGrid | None = None,
     ) -> None:
         if not 0 < confidence < 1:
             raise ValueError(f"confidence={confidence!r} must lie strictly between 0 and 1")
@@ -212,7 +214,7 @@ class NoisyThreshold:
         if max_jobs < 1:
             raise ValueError(f"max_jobs={max_jobs!r} must be at least 1")
         self.space = space
-        self.grid = ThresholdGrid.of(space)
+        self.grid = ThresholdGrid.of(space) if grid is None else grid
         self.confidence = confidence
         self.target_rate = target_rate
         self.max_jobs = max_jobs

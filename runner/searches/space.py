@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import typing
 from typing import Any
 
+from runner.configs.search_configs import BinarySearchConfig
 from runner.errors import SearchConfigError
 from runner.searches.bisection import BisectionSpace
 
 __all__ = [
+    "every_tested_value",
     "is_int",
     "is_number",
     "parallel_points_of",
@@ -145,21 +148,23 @@ def test_range_ends_of(config: Any, name: str) -> bool | str:
     return value if isinstance(value, bool) else "auto"
 
 
-#: Options only one method reads, with the value that leaves them unset.
-_ONLY_FOR: dict[str, dict[str, Any]] = {
-    "bisection": {"repetitions": None, "test_range_ends": "auto"},
-    "probabilistic": {"confidence": 0.95, "max_jobs": None, "target_rate": 0.5},
+#: Options only one method reads.
+_ONLY_FOR = {
+    "bisection": ("repetitions", "test_range_ends"),
+    "probabilistic": ("confidence", "max_jobs", "target_rate"),
 }
 
 
 def options_of_the_other_method(config: Any, name: str, method: str) -> None:
-    """Refuse options set for the method ``config`` does not run: ``confidence=0.9`` on a
-    bisection would otherwise be ignored without a word, and the answer read as if it
-    held at 90%."""
-    for other, options in _ONLY_FOR.items():
+    """Refuse options set (away from :class:`BinarySearchConfig`'s defaults) for the
+    method ``config`` does not run: ``confidence=0.9`` on a bisection would otherwise be
+    ignored without a word, and the answer read as if it held at 90%."""
+    defaults = {f.name: f.default for f in dataclasses.fields(BinarySearchConfig)}
+    for other, fields in _ONLY_FOR.items():
         if other == method:
             continue
-        for field, unset in options.items():
+        for field in fields:
+            unset = defaults[field]
             value = getattr(config, field, unset)
             if value != unset:
                 raise SearchConfigError(
@@ -184,6 +189,17 @@ def probabilistic_options_of(config: Any, name: str) -> tuple[float, float, int 
             "needs) or a whole number >= 1"
         )
     return float(confidence), float(target), None if max_jobs is None else int(max_jobs)
+
+
+def every_tested_value(side: str, success_lower: bool) -> str:
+    """What every tested value did when the threshold may lie beyond the ``side`` end:
+    with successes above the threshold (``success_lower``), all succeeding puts it below.
+
+    Example:
+        >>> every_tested_value("below", True), every_tested_value("below", False)
+        ('succeeded', 'failed')
+    """
+    return "succeeded" if (side == "below") == success_lower else "failed"
 
 
 def wider_range(

@@ -116,11 +116,13 @@ def run_bisect(args: argparse.Namespace, options: dict[str, Any]) -> int:
     [outcome] = run_binary_searches([search], **options)
     summary = outcome.summary
     assert summary is not None  # every finished search carries the summary it wrote
+    # Results held only in this process's memory are lost when it exits: a failure.
+    code = 1 if outcome.error or not outcome.results_file else 0
     if args.json:
         print_json(summary.to_json())
-        return 1 if outcome.error else 0
+        return code
     print_bisect_end(console(), args.target, outcome, summary, base_dir)
-    return 1 if outcome.error else 0
+    return code
 
 
 def _bisection_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -222,7 +224,11 @@ def print_bisect_end(
     out.print(_tested_table(target, prop, outcome.history, summary.method))
     for line in bisect_end_lines(summary, error=outcome.error):
         out.print(safe_text(line), markup=False, soft_wrap=True)
-    out.print(f"results: {outcome.results_file}", markup=False, soft_wrap=True)
+    saved = outcome.results_file or (
+        "not saved (see the error above): free space, then rerun with --resume (finished "
+        "jobs are reused)"
+    )
+    out.print(f"results: {saved}", markup=False, soft_wrap=True)
     print_end(out, f"runner bisect {prop}", base_dir, first_failure_of(summary))
 
 
@@ -361,6 +367,11 @@ def _estimate_line(summary: SearchSummary, spent: str, error: str | None) -> str
                 f"; as narrow as the candidate values allow, which are spaced wider than "
                 f"--precision {format_value(precision)} here (at most 4,097 across the range; "
                 "on a log scale, widest at the high end): narrow the range for a finer answer"
+            )
+        elif summary.stopped == "unjudged":
+            line += (
+                f"; wider than --precision {format_value(precision)}: the jobs at the values "
+                "that decide it kept failing (see the job logs)"
             )
         elif summary.stopped == "repetitions":
             line += (

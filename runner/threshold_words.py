@@ -192,6 +192,11 @@ _STOPPED = {
         "interval narrowed to the precision (add repetitions, e.g. seeds)",
         "repetitions used up",
     ),
+    "unjudged": (
+        "stopped: the jobs at the values that decide the answer kept failing (or could not "
+        "be judged), before the interval narrowed to the precision (see the job logs)",
+        "jobs kept failing",
+    ),
     "max_jobs": (
         "stopped: its job budget (max_jobs) was spent before the interval narrowed to the "
         "precision (raise max_jobs, --max-jobs in runner bisect, or accept a coarser "

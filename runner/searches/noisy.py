@@ -17,12 +17,14 @@ import math
 from typing import Any
 
 from runner.front_end import front_end
+from runner.job_folder import error_summary
 from runner.job_result import GPUJobResult
 from runner.searches.binary import BinarySearch, BinarySearchResult, Number
 from runner.searches.driver import SearchSession
-from runner.searches.posterior import NoisyThreshold, ThresholdGrid
+from runner.searches.posterior import UNJUDGED_IN_A_ROW, NoisyThreshold, ThresholdGrid
 from runner.searches.space import probabilistic_options_of
 from runner.searches.summary import JobSummary, TestedValue, json_summary
+from runner.sweep_text import format_value
 
 __all__ = ["ProbabilisticSearch", "default_max_jobs"]
 
@@ -70,6 +72,7 @@ class ProbabilisticSearch(BinarySearch):
             grid=self.grid,
         )
         self.round_no = 0
+        self._blocked_told: set[int] = set()
 
     # -- exploring --------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class ProbabilisticSearch(BinarySearch):
                 self.results_at.setdefault(value, []).append(result)
             for value, batch in by_value.items():
                 self._note(value, batch)
+            self._say_newly_blocked()
             if not model.judged and (model.jobs >= NO_VERDICT_JOBS or model.done):
                 self.error = (
                     f"no job could be judged: job_success returned None for all {model.jobs} "
@@ -132,7 +136,19 @@ class ProbabilisticSearch(BinarySearch):
             )
             session.save_progress()
         self.status.expected_jobs = self.status.submitted
-        if not self.error and model.stop_reason == "repetitions":
+        if not self.error and model.stop_reason == "unjudged":
+            logger.warning(
+                "%s: the values that decide the answer can't be tested again, their jobs "
+                "kept failing (the %d%% interval %s, wider than %s); the estimate %s is less "
+                "certain than asked. See the job logs under %s.",
+                self.name,
+                round(100 * self.confidence),
+                model.interval,
+                front_end().setting(front_end().precision, self.space.precision),
+                model.estimate,
+                self.builder.base_dir,
+            )
+        elif not self.error and model.stop_reason == "repetitions":
             logger.warning(
                 "%s: the repetitions in %s are used up at the values that decide the answer "
                 "(the %d%% interval %s, wider than %s); the estimate %s is less certain "
@@ -161,6 +177,26 @@ class ProbabilisticSearch(BinarySearch):
                 front_end().precision,
             )
         self.report_answer()
+
+    def _say_newly_blocked(self) -> None:
+        """Warn once per value that is not tested again: its last jobs could not be judged."""
+        for index in sorted(self.model.blocked_indices - self._blocked_told):
+            self._blocked_told.add(index)
+            value = self.model.grid.values[index]
+            errors = [
+                error_summary(r.error) for r in self.results_at.get(value, []) if not r.success
+            ]
+            logger.warning(
+                "%s: %s=%s: its last %d job(s) could not be judged (%s); it is not tested "
+                "again, and the answer comes from the values around it. See the job logs "
+                "under %s.",
+                self.name,
+                self.prop,
+                format_value(value),
+                UNJUDGED_IN_A_ROW,
+                errors[-1] if errors and errors[-1] else "job_success returned None",
+                self.builder.base_dir,
+            )
 
     def _judge(self, value: Number, result: GPUJobResult) -> bool | None:
         # job_success calls agg_results by default: an error names job_success and the value.

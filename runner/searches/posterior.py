@@ -54,7 +54,7 @@ from runner.searches.bisection import BisectionSpace, OutsideRange
 __all__ = ["NoisyThreshold", "StopReason", "ThresholdGrid", "fits_a_step", "log_sigmoid"]
 
 Number = int | float
-StopReason = Literal["resolved", "repetitions", "max_jobs"]
+StopReason = Literal["resolved", "repetitions", "unjudged", "max_jobs"]
 
 #: Most candidate values a grid holds; the cost of a job's update grows with it (about
 #: 12 ms a job at 4,096, against 3 ms at 1,024: nothing beside a training job).
@@ -69,6 +69,12 @@ NOISE_CEILING = 0.5
 #: measured on W9 (benchmarks/w9_threshold.py), it lands within precision more often
 #: under noise and costs a deterministic rule nothing.
 SPREAD = 0.5
+#: Jobs in a row at one value that could not be judged (they errored, or job_success
+#: said None) after which the value is not tested again: such jobs leave the posterior
+#: as it was, so the same value would be asked for again and again (a value that runs
+#: out of memory, a full disk) until the budget is spent. Twice, as bisection's
+#: inconclusive value.
+UNJUDGED_IN_A_ROW = 2
 #: The probability that a job's verdict is a coin flip, whatever the value.
 LAPSE = 0.01
 #: How much more than the best window "beyond the range" must hold to be the answer.
@@ -233,6 +239,7 @@ class NoisyThreshold:
         self.judged = 0
         self.proposed = 0
         self.used: dict[int, int] = {}  # grid index -> repetitions taken
+        self.unjudged_in_a_row: dict[int, int] = {}  # grid index -> its last jobs unjudged
         self.outcomes: dict[int, list[bool]] = {}
         self._marginal_cache: list[float] | None = None
         self._reach = space.precision * (1 + 1e-9)
@@ -270,7 +277,9 @@ class NoisyThreshold:
         self.jobs += 1
         self._marginal_cache = None
         if success is None:
+            self.unjudged_in_a_row[index] = self.unjudged_in_a_row.get(index, 0) + 1
             return
+        self.unjudged_in_a_row.pop(index, None)
         self.judged += 1
         self.outcomes.setdefault(index, []).append(bool(success))
         u = self._u(index)
@@ -469,29 +478,38 @@ class NoisyThreshold:
         if self.resolved:
             return "resolved"
         if self.stalled:
-            return "repetitions"
+            unjudged = any(self._index(u) in self.blocked_indices for u in self._decisive())
+            return "unjudged" if unjudged else "repetitions"
         if self.proposed >= self.max_jobs:
             return "max_jobs"
         return None
 
     @property
     def stalled(self) -> bool:
-        """Whether no repetition is left at any value that decides the answer: those in
-        the credible interval and its failing-side neighbour. Jobs elsewhere could not
-        narrow it (a deterministic rule with one repetition per value stops here, after
+        """Whether no value that decides the answer can be tested again (its repetitions
+        used up, or its last jobs unjudged, :data:`UNJUDGED_IN_A_ROW`): those in the
+        credible interval and its failing-side neighbour. Jobs elsewhere could not narrow
+        it (a deterministic rule with one repetition per value stops here, after
         bisection's path, instead of testing every value of the range)."""
-        if self.pool is None:
-            return False
+        return not any(self._open(self._index(u)) for u in self._decisive())
+
+    def _decisive(self) -> range:
+        """Positions of the values that decide the answer."""
         first, last = self._interval_positions()
-        decisive = range(max(0, first - 1), min(last, self.size) + 1)
-        return all(self.used.get(self._index(u), 0) >= self.pool for u in decisive)
+        return range(max(0, first - 1), min(last, self.size) + 1)
+
+    @property
+    def blocked_indices(self) -> set[int]:
+        """Grid indices not tested again: their last jobs could not be judged."""
+        return {i for i, n in self.unjudged_in_a_row.items() if n >= UNJUDGED_IN_A_ROW}
+
+    def _open(self, index: int) -> bool:
+        """Whether the value at ``index`` can be tested again."""
+        if self.unjudged_in_a_row.get(index, 0) >= UNJUDGED_IN_A_ROW:
+            return False
+        return self.pool is None or self.used.get(index, 0) < self.pool
 
     # -- choosing values -------------------------------------------------------------
-
-    def _open_indices(self) -> list[int]:
-        if self.pool is None:
-            return list(range(self.size + 1))
-        return [i for i in range(self.size + 1) if self.used.get(i, 0) < self.pool]
 
     def propose(self, k: int) -> list[Number]:
         """Up to ``k`` values (repeats allowed) for this round's jobs: at the posterior's
@@ -523,12 +541,12 @@ class NoisyThreshold:
         return sorted(values)
 
     def _available(self, index: int) -> int | None:
-        """``index``, or the nearest grid index with repetitions left."""
-        if self.pool is None or self.used.get(index, 0) < self.pool:
+        """``index``, or the nearest grid index that can be tested again."""
+        if self._open(index):
             return index
         for distance in range(1, self.size + 1):
             for candidate in (index - distance, index + distance):
-                if 0 <= candidate <= self.size and self.used.get(candidate, 0) < self.pool:
+                if 0 <= candidate <= self.size and self._open(candidate):
                     return candidate
         return None
 

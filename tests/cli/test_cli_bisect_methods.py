@@ -587,3 +587,29 @@ def test_a_search_that_judged_no_job_prints_no_estimate_and_no_noise() -> None:
     )
     assert "estimate: none, no job was judged after 32 job(s) in 8 round(s)" in lines
     assert not any(x.startswith(("noise", "outside range")) for x in lines)
+
+
+def test_results_that_could_not_be_saved_are_said_so_with_the_way_back(
+    script: Path, tmp_path: Path
+) -> None:
+    import io
+
+    from runner.binary_search import run_binary_searches
+
+    search = build_binary_search(
+        load_function(f"{script}:rule"),
+        ["width=1:40", "threshold=23"],
+        base_dir=str(tmp_path / "s"),
+        precision=1,
+        success=SCORE,
+    )
+    [outcome] = run_binary_searches([search], max_gpus=0, progress=False)
+    assert outcome.summary is not None
+    outcome.results_file = ""  # what the driver returns when the disk was full at the end
+    out = io.StringIO()
+    runner._cli_bisect.print_bisect_end(
+        runner._cli_bisect.console(out), "rule", outcome, outcome.summary, str(tmp_path / "s")
+    )
+    assert "results: not saved (see the error above): free space, then rerun with --resume" in (
+        out.getvalue()
+    )

@@ -377,3 +377,34 @@ def test_the_default_budget_is_ten_jobs_per_round_bisection_needs_to_reach_preci
     log = BisectionSpace(1, 5000, 1, integer=True, log=True)
     assert default_max_jobs(log) == 160
     assert default_max_jobs(log, len(ThresholdGrid.of(log).values)) == 110
+
+
+def test_a_value_whose_jobs_cannot_be_judged_is_not_asked_for_again():
+    # Jobs at 40..44 always error (None): they leave the posterior as it was, so the same
+    # values would be asked for until the budget ran out. Each is given up after
+    # UNJUDGED_IN_A_ROW jobs in a row, and the search stops on the values around them.
+    from runner.searches.posterior import UNJUDGED_IN_A_ROW
+
+    model = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True), max_jobs=200, pool=64)
+    asked: dict[int, int] = {}
+    while not model.done:
+        for value in model.propose(1):
+            asked[value] = asked.get(value, 0) + 1
+            model.record(value, None if 40 <= value <= 44 else value >= 42)
+    crashing = {v: n for v, n in asked.items() if 40 <= v <= 44}
+    assert crashing and max(crashing.values()) == UNJUDGED_IN_A_ROW
+    assert model.blocked_indices == {model.grid.nearest(v) for v in crashing}
+    assert sum(crashing.values()) <= 5 * UNJUDGED_IN_A_ROW  # the rest went around them
+    assert model.stop_reason == "unjudged"
+    lo, hi = model.interval
+    assert lo is not None and hi is not None and lo <= 39 and 45 <= hi  # it says it can't tell
+
+
+def test_a_judged_job_clears_a_values_unjudged_run():
+    model = NoisyThreshold(BisectionSpace(1, 128, 1, integer=True), pool=64)
+    model.record(50, None)
+    model.record(50, True)
+    model.record(50, None)
+    assert not model.blocked_indices  # not two in a row
+    model.record(50, None)
+    assert model.blocked_indices == {model.grid.nearest(50)}

@@ -358,3 +358,42 @@ def test_every_job_succeeding_is_said_so_even_when_no_aggregate_agreed(tmp_path,
     assert "every tested value of width succeeded" in warning, warning
     # test_range_ends is bisection's: not suggested to a probabilistic search.
     assert "test_range_ends" not in warning
+
+
+@pydraclass
+class _CrashesAround42(ToyBisect):
+    """A job at width 40..44 always raises (out of memory, say); the rule is deterministic."""
+
+    def run_experiment_config(self, config):
+        if 40 <= config.width <= 44:
+            raise MemoryError(f"width {config.width} does not fit")
+        return super().run_experiment_config(config)
+
+
+def test_a_value_whose_jobs_keep_failing_is_given_up_not_retried_until_the_budget_is_spent(
+    tmp_path, caplog
+):
+    from runner.searches.posterior import UNJUDGED_IN_A_ROW
+
+    search = _search(
+        tmp_path,
+        cls=_CrashesAround42,
+        method="probabilistic",
+        sweep_props={"seed": list(range(16))},
+        max_jobs=60,
+        parallel_points=1,
+    )
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        [outcome] = run_binary_searches([search], max_gpus=1, cpu_slots=2)
+    crashed: dict[int, int] = {}
+    for point in outcome.history:
+        if 40 <= point["value"] <= 44:
+            crashed[point["value"]] = crashed.get(point["value"], 0) + len(point["jobs"])
+    assert crashed and max(crashed.values()) == UNJUDGED_IN_A_ROW
+    given_up = [r.getMessage() for r in caplog.records if "is not tested again" in r.getMessage()]
+    assert len(given_up) == len(crashed)
+    assert "MemoryError: width" in given_up[0]  # the jobs' own error, named
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["stopped"] in ("unjudged", "max_jobs")
+    lo, hi = outcome.interval
+    assert lo <= 42 <= hi  # honest about not seeing past the crashing values
